@@ -1,0 +1,277 @@
+"""The JSONL session format, shared by every file- and object-shaped backend.
+
+One UTF-8 JSON object per line. The first line is nanobot's metadata line; every other
+line is a message. Appending saves add the new messages and then a fresh metadata line,
+which is what nanobot's reader expects too ("every metadata line counts, the last wins").
+
+That trailing metadata line is also the commit record: it carries ``message_count``, the
+number of messages committed so far. Message lines after the last metadata line are the
+remains of an append a crash cut short, and are ignored. Files nanobot wrote have no
+``message_count``: all their messages count, and they are rewritten in full (gaining the
+field) before anything is appended to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from nanosession import jsonlib
+from nanosession.record import Message, SessionInfo, SessionRecord, preview_of, title_of
+
+META = "metadata"
+COUNT = "message_count"
+_KNOWN = {"_type", "key", "created_at", "updated_at", META, "last_consolidated",
+          "last_archived", COUNT}
+TYPED_LINES = "_typed_lines"  # record.extra entry holding non-metadata ``_type`` lines
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO-8601 timestamp, or ``None`` when missing or malformed."""
+    if not isinstance(value, str) or not value:
+        return None
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _offset(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def meta_line(record: SessionRecord, count: int) -> bytes:
+    """The metadata line (with newline) committing ``count`` messages."""
+    line: dict[str, Any] = {
+        "_type": META,
+        "key": record.key,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+        META: record.metadata,
+        "last_consolidated": record.last_consolidated,
+        "last_archived": record.last_consolidated,
+        COUNT: count,
+    }
+    line.update((k, v) for k, v in record.extra.items() if k not in _KNOWN and k != TYPED_LINES)
+    return jsonlib.dumps(line) + b"\n"
+
+
+def message_lines(messages: Sequence[Message]) -> bytes:
+    """Message lines, each ending in a newline."""
+    return b"".join([jsonlib.dumps(m) + b"\n" for m in messages])
+
+
+def encode(record: SessionRecord) -> bytes:
+    """The whole session as a fresh, compact file."""
+    typed = record.extra.get(TYPED_LINES) or []
+    return (
+        meta_line(record, len(record.messages))
+        + message_lines(typed)
+        + message_lines(record.messages)
+    )
+
+
+def encode_append(record: SessionRecord, start: int) -> bytes:
+    """What an appending save adds after ``start`` already stored messages."""
+    return message_lines(record.messages[start:]) + meta_line(record, len(record.messages))
+
+
+@dataclass
+class Parsed:
+    """A decoded file: the record plus what a writer needs to append to it safely.
+
+    ``problems`` lists what would lose data if ignored (load refuses such files);
+    ``notices`` lists what was tolerated (null metadata, bad timestamps); repair fixes both.
+    """
+
+    record: SessionRecord
+    committed_end: int = 0
+    count: int = -1
+    waste: int = 0
+    last_meta_size: int = 0
+    problems: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    dropped: int = 0
+
+
+def _split(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of every line, end excluding the newline; the last may lack one."""
+    spans = []
+    start = 0
+    size = len(data)
+    while start < size:
+        nl = data.find(b"\n", start)
+        if nl < 0:
+            spans.append((start, size))
+            break
+        spans.append((start, nl))
+        start = nl + 1
+    return spans
+
+
+def _apply_meta(record: SessionRecord, meta: Mapping[str, Any], out: Parsed) -> None:
+    md = meta.get(META)
+    if md is None:
+        if META in meta:
+            out.notices.append("metadata is null")
+        md = {}
+    elif not isinstance(md, dict):
+        out.notices.append(f"metadata is a {type(md).__name__}, not an object")
+        md = {}
+    record.metadata = md
+    created = parse_time(meta.get("created_at"))
+    updated = parse_time(meta.get("updated_at"))
+    for name, value, parsed in (("created_at", meta.get("created_at"), created),
+                                ("updated_at", meta.get("updated_at"), updated)):
+        if parsed is None:
+            out.notices.append(f"{name} is missing or malformed: {str(value)[:40]!r}")
+    if created is not None:
+        record.created_at = created
+    record.updated_at = updated or created or record.updated_at
+    lc = _offset(meta.get("last_consolidated"))
+    if lc is None:
+        lc = _offset(meta.get("last_archived"))
+    if lc is None and ("last_consolidated" in meta or "last_archived" in meta):
+        out.notices.append("last_consolidated is not a non-negative integer")
+    record.last_consolidated = lc or 0
+    record.extra = {k: v for k, v in meta.items() if k not in _KNOWN}
+    if isinstance(meta.get("key"), str) and meta["key"]:
+        record.key = meta["key"]
+
+
+def decode(data: bytes, key: str, *, mtime: datetime | None = None) -> Parsed:
+    """Decode a whole file. Never raises for bad content: it lands in ``problems``."""
+    now = mtime or datetime.now()
+    record = SessionRecord(key=key, created_at=now, updated_at=now)
+    out = Parsed(record)
+    messages: list[Any] = []
+    ends: list[int] = []  # where each message line ends, newline included
+    typed: list[Any] = []
+    last_meta: dict[str, Any] | None = None
+    meta_end = 0
+    for number, (start, end) in enumerate(_split(data), 1):
+        raw = data[start:end]
+        complete = end < len(data)  # followed by a newline
+        if not raw.strip():
+            continue
+        try:
+            value = jsonlib.loads(raw)
+        except jsonlib.DecodeErrors:
+            value = _INVALID
+        if type(value) is not dict:
+            if not complete:
+                out.notices.append(f"line {number}: truncated final line ({end - start} bytes)")
+            else:
+                what = "not valid JSON" if value is _INVALID else f"a JSON {type(value).__name__}"
+                out.problems.append(f"line {number}: {what}")
+            out.dropped += 1
+            continue
+        stop = end + 1 if complete else end
+        if value.get("_type") == META:
+            if last_meta is not None:
+                out.waste += out.last_meta_size
+            last_meta = value
+            meta_end = stop
+            out.last_meta_size = stop - start
+        elif isinstance(value.get("_type"), str):
+            typed.append(value)
+        else:
+            messages.append(value)
+            ends.append(stop)
+    record.messages = messages
+    if last_meta is None:
+        out.problems.append("no metadata line" if data.strip() else "empty file")
+        out.committed_end = len(data)
+        return out
+    _apply_meta(record, last_meta, out)
+    if typed:
+        record.extra[TYPED_LINES] = typed
+    count = _offset(last_meta.get(COUNT))
+    if count is None:  # written by nanobot: everything counts; append only after a rewrite
+        out.committed_end = max([meta_end, *ends[-1:]])
+        return out
+    if count > len(messages):
+        out.problems.append(f"metadata commits {count} messages but the file holds {len(messages)}")
+        out.committed_end = len(data)
+        return out
+    if count < len(messages):
+        out.notices.append(f"{len(messages) - count} uncommitted message lines after the last commit")
+        record.messages = messages[:count]
+    out.count = count
+    out.committed_end = max([meta_end, *ends[count - 1 : count]])
+    return out
+
+
+_INVALID = object()
+
+
+def info(
+    key: str,
+    head: bytes,
+    tail: bytes,
+    *,
+    whole: bool,
+    size: int | None = None,
+    mtime: datetime | None = None,
+    version: str | None = None,
+    location: str | None = None,
+) -> SessionInfo:
+    """A listing entry from the first and last bytes of a file (or all of it if ``whole``)."""
+    if whole:
+        parsed = decode(head, key, mtime=mtime)
+        rec = parsed.record
+        return SessionInfo(
+            key=rec.key,
+            updated_at=rec.updated_at,
+            created_at=rec.created_at,
+            title=title_of(rec.metadata),
+            preview=preview_of(rec.messages),
+            message_count=len(rec.messages),
+            size=size,
+            version=version,
+            location=location,
+            error="; ".join(parsed.problems) or None,
+        )
+    first: dict[str, Any] | None = None
+    messages: list[Any] = []
+    lines = head.split(b"\n")[:-1]  # the last piece may be cut mid-line
+    for raw in lines:
+        try:
+            value = jsonlib.loads(raw)
+        except jsonlib.DecodeErrors:
+            continue
+        if type(value) is not dict:
+            continue
+        if value.get("_type") == META:
+            first = first or value
+        elif not isinstance(value.get("_type"), str):
+            messages.append(value)
+    last: dict[str, Any] | None = None
+    for raw in reversed(tail.split(b"\n")[1:]):  # the first piece may be cut mid-line
+        try:
+            value = jsonlib.loads(raw)
+        except jsonlib.DecodeErrors:
+            continue
+        if type(value) is dict and value.get("_type") == META:
+            last = value
+            break
+    meta = last or first
+    if meta is None:
+        return SessionInfo(key=key, updated_at=mtime, size=size, version=version,
+                           location=location, error="no metadata line")
+    stored_key = meta.get("key")
+    return SessionInfo(
+        key=stored_key if isinstance(stored_key, str) and stored_key else key,
+        updated_at=parse_time(meta.get("updated_at")) or mtime,
+        created_at=parse_time((first or meta).get("created_at")),
+        title=title_of(meta.get(META)),
+        preview=preview_of(messages),
+        message_count=_offset(last.get(COUNT)) if last else None,
+        size=size,
+        version=version,
+        location=location,
+    )

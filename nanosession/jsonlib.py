@@ -1,0 +1,46 @@
+"""JSON for the hot paths: orjson for reading when installed, the standard library otherwise.
+
+Results are the same either way: a line orjson rejects (NaN, integers past 64 bits, lone
+surrogate escapes) is parsed again by the standard library, which nanobot wrote it with.
+Writing always uses the standard library (writes are deltas, so small), which keeps the
+stored bytes and the errors for unserialisable values identical with or without orjson.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nanosession.errors import SerializationError
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - exercised by the no-orjson CI leg
+    orjson = None  # type: ignore[assignment]
+
+FAST = orjson is not None
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_encode_ascii = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode
+DecodeErrors = (ValueError, RecursionError)
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse one JSON document; raises one of ``DecodeErrors``."""
+    if orjson is not None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
+
+
+def dumps(obj: Any) -> bytes:
+    """Serialise compactly as UTF-8; raises ``SerializationError`` for non-JSON values."""
+    try:
+        text = _encode(obj)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise SerializationError(f"value is not JSON-serialisable: {exc}") from None
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: keep them as escapes, valid JSON
+        return _encode_ascii(obj).encode("ascii")
