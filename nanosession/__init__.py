@@ -26,6 +26,7 @@ from nanosession.errors import (
     UnknownSchemeError,
 )
 from nanosession.hookspecs import hookimpl
+from nanosession.manager import SessionManager
 from nanosession.record import (
     Capabilities,
     PutMode,
@@ -34,7 +35,6 @@ from nanosession.record import (
     SessionRecord,
     Update,
 )
-from nanosession.manager import SessionManager
 from nanosession.registry import list_plugins
 from nanosession.session import Session
 from nanosession.store import Store, open_store

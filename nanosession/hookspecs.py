@@ -24,6 +24,7 @@ Application code never calls these hooks: it uses ``nanosession.Store``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+
 import pluggy
 
 from nanosession.record import PutMode, RepairReport, SessionInfo, SessionRecord

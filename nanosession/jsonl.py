@@ -199,7 +199,8 @@ def decode(data: bytes, key: str, *, mtime: datetime | None = None) -> Parsed:
         out.committed_end = len(data)
         return out
     if count < len(messages):
-        out.notices.append(f"{len(messages) - count} uncommitted message lines after the last commit")
+        uncommitted = len(messages) - count
+        out.notices.append(f"{uncommitted} uncommitted message lines after the last commit")
         record.messages = messages[:count]
     out.count = count
     out.committed_end = max([meta_end, *ends[count - 1 : count]])

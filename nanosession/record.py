@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 Message = Mapping[str, Any]
 
@@ -100,7 +100,7 @@ class Update:
     version: str
 
 
-PutMode = Union[Literal["create", "overwrite"], Update]
+PutMode = Literal["create", "overwrite"] | Update
 """How a save or delete treats what is stored: ``"create"`` fails if the session exists,
 ``"overwrite"`` is unconditional, ``Update(version)`` fails unless the version matches."""
 

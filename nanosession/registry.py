@@ -114,7 +114,9 @@ class Registry:
                 raise PluginError(
                     f"scheme {scheme!r} registered by both {table[scheme].plugin!r} and {plugin!r}"
                 )
-            table[scheme] = BackendEntry(scheme, factory, plugin, fallback, description, capabilities)
+            table[scheme] = BackendEntry(
+                scheme, factory, plugin, fallback, description, capabilities
+            )
 
         return register
 
@@ -140,7 +142,9 @@ class Registry:
         if plugin is not None:
             found = [e for e in found if e.plugin == plugin]
         if not found:
-            installed = sorted(self.backends) + (["<fsspec protocols>"] if self.fallbacks else [])
+            installed = sorted(self.backends)
+            if self.fallbacks:
+                installed.append("<fsspec protocols>")
             hint = INSTALL_HINTS.get(scheme, FSSPEC_HINT)
             if plugin is not None:
                 hint = f"plugin {plugin!r} does not answer {scheme!r}; {hint}"

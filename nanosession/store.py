@@ -252,6 +252,8 @@ def open_store(
     except TypeError as exc:
         raise ConfigurationError(f"bad options for {entry.scheme!r} backend: {exc}") from None
     except Exception as exc:
-        raise StorageError(f"cannot open {entry.scheme!r} store: {type(exc).__name__}: {exc}") from exc
+        raise StorageError(
+            f"cannot open {entry.scheme!r} store: {type(exc).__name__}: {exc}"
+        ) from exc
     made = [_make_wrapper(w, registry) for w in wrappers]
     return Store(impl, made, url=url, backend_name=entry.plugin)

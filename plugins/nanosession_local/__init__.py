@@ -9,7 +9,7 @@ from typing import Any
 
 from loguru import logger
 
-from nanosession import hookimpl
+from nanosession import Capabilities, hookimpl
 
 logger.disable(__name__)
 
@@ -23,4 +23,12 @@ def open_local(url: str, **options: Any) -> object:
 
 @hookimpl
 def nanosession_register_backends(register: Any) -> None:
-    register("file", open_local, description="JSONL files in a local directory (default)")
+    register(
+        "file",
+        open_local,
+        description="JSONL files in a local directory (the embedded default)",
+        capabilities=Capabilities(
+            compare_and_swap=True, exclusive_create=True, atomic_write=True, append=True,
+            ranged_reads=True, durable=True, notes="compare-and-swap needs POSIX flock",
+        ),
+    )

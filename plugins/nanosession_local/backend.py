@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +29,14 @@ from nanosession.errors import (
     StorageError,
 )
 from nanosession.keys import SUFFIX, key_from_name, legacy_name, storage_name
-from nanosession.record import Capabilities, PutMode, RepairReport, SessionInfo, SessionRecord, Update
+from nanosession.record import (
+    Capabilities,
+    PutMode,
+    RepairReport,
+    SessionInfo,
+    SessionRecord,
+    Update,
+)
 from nanosession_local import files
 
 HEAD = 16384
@@ -328,10 +335,8 @@ class LocalBackend:
             if durable:
                 os.fsync(fd)
         except BaseException:
-            try:  # leave the committed state exactly as it was
+            with suppress(OSError):  # leave the committed state exactly as it was
                 os.ftruncate(fd, token.end)
-            except OSError:
-                pass
             raise
         st = os.fstat(fd)
         return Token(False, st.st_ino, st.st_size, st.st_mtime_ns, st.st_size,

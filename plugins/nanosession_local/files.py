@@ -107,7 +107,7 @@ def create_exclusively(path: Path, data: bytes, *, durable: bool) -> os.stat_res
     ``os.link`` fails if the target exists, so the complete file appears at once or not
     at all, and a racing creator cannot be overwritten.
     """
-    tmp, st = write_temp(path, data, durable=durable)
+    tmp, _ = write_temp(path, data, durable=durable)
     try:
         os.link(tmp, path)
     except FileExistsError:
