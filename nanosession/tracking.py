@@ -239,8 +239,9 @@ class MessageLog(list):
             self._dirty = True
 
     def _touch_slice(self, index: slice) -> None:
-        start, _, _ = index.indices(len(self))
-        self._touch(start)
+        span = range(*index.indices(len(self)))
+        # A negative step reaches below its start: the lowest index it touches counts.
+        self._touch(min(span) if span else span.start)
 
     # -- list API ----------------------------------------------------------
     def append(self, message: Any) -> None:

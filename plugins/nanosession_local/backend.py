@@ -28,7 +28,7 @@ from nanosession.errors import (
     SessionNotFoundError,
     StorageError,
 )
-from nanosession.keys import SUFFIX, key_from_name, legacy_name, storage_name
+from nanosession.keys import MAX_NAME, SUFFIX, key_from_name, legacy_name, storage_name
 from nanosession.record import (
     Capabilities,
     PutMode,
@@ -131,8 +131,15 @@ class LocalBackend:
         return self.root / (storage_name(key) + SUFFIX)
 
     def _legacy_path(self, key: str) -> Path | None:
+        """Where nanobot v0.2.0 kept ``key``; ``None`` for keys it could not have stored."""
         stem = legacy_name(key)
-        if not stem or stem == storage_name(key):
+        if (
+            not stem
+            or stem == storage_name(key)
+            or "\x00" in stem
+            or len(stem.encode("utf-8")) > MAX_NAME
+            or stem.startswith(".")
+        ):
             return None
         return self.root / (stem + SUFFIX)
 
