@@ -67,6 +67,7 @@ class PluginInfo:
     schemes: tuple[str, ...] = ()
     fallback_schemes: tuple[str, ...] = ()
     wrappers: tuple[str, ...] = ()
+    error: str | None = None
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Registry:
     backends: dict[str, BackendEntry] = field(default_factory=dict)
     fallbacks: dict[str, BackendEntry] = field(default_factory=dict)
     wrappers: dict[str, WrapperEntry] = field(default_factory=dict)
+    broken: dict[str, PluginInfo] = field(default_factory=dict)
     _plugins: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -146,13 +148,17 @@ class Registry:
             if self.fallbacks:
                 installed.append("<fsspec protocols>")
             hint = INSTALL_HINTS.get(scheme, FSSPEC_HINT)
+            if self.broken:
+                hint += "; plugins that failed to load: " + ", ".join(
+                    f"{b.name} ({b.error})" for b in self.broken.values()
+                )
             if plugin is not None:
                 hint = f"plugin {plugin!r} does not answer {scheme!r}; {hint}"
             raise UnknownSchemeError(scheme, installed, hint)
         return found[0]
 
     def plugins(self) -> list[PluginInfo]:
-        """Loaded plugins with what each registered."""
+        """Loaded plugins with what each registered, then those that failed to load."""
         out = []
         for name, (package, version) in self._plugins.items():
             out.append(
@@ -165,7 +171,7 @@ class Registry:
                     tuple(w for w, e in self.wrappers.items() if e.plugin == name),
                 )
             )
-        return out
+        return out + list(self.broken.values())
 
 
 def _allowed(env: str | None) -> set[str] | None:
@@ -184,17 +190,18 @@ def load_registry(extra_plugins: Iterable[tuple[str, Any]] = ()) -> Registry:
             continue
         if ep.name in registry._plugins:
             continue  # the same distribution seen twice on sys.path
+        dist = getattr(ep, "dist", None)
+        package = dist.metadata["Name"] if dist else None
+        version = dist.version if dist else None
         try:
             plugin = ep.load()
-        except Exception as exc:
-            raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
-        dist = getattr(ep, "dist", None)
-        registry.add_plugin(
-            plugin,
-            ep.name,
-            package=dist.metadata["Name"] if dist else None,
-            version=dist.version if dist else None,
-        )
+        except Exception as exc:  # one broken plugin must not take every backend down
+            logger.warning("plugin {} ({}) failed to load: {!r}", ep.name, ep.value, exc)
+            registry.broken[ep.name] = PluginInfo(
+                ep.name, package, version, error=f"{type(exc).__name__}: {exc}"
+            )
+            continue
+        registry.add_plugin(plugin, ep.name, package=package, version=version)
         logger.debug("plugin {} loaded", ep.name)
     for name, plugin in extra_plugins:
         registry.add_plugin(plugin, name)

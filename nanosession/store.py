@@ -236,12 +236,17 @@ def open_store(
     """Open the store at ``url`` (a path, ``file://``, ``s3://``, any fsspec URL, ...).
 
     ``options`` (and ``?name=value`` query parameters on URLs with a scheme) go to the
-    backend's factory. ``backend`` names the plugin to use when several answer the
+    backend's factory; the query parameters ``backend`` and ``wrappers`` (comma-separated)
+    are read by ``open_store`` itself. ``backend`` names the plugin to use when several answer the
     scheme (``open_store("s3://b/p", backend="fsspec")``). ``wrappers`` are names of
     registered wrapper plugins (or ``(name, options)`` pairs, or wrapper objects), applied
     innermost first.
     """
     scheme, base, query = split_url(url)
+    backend = backend or query.pop("backend", None)
+    if not wrappers and query.get("wrappers"):
+        wrappers = query["wrappers"].split(",")
+    query.pop("wrappers", None)
     registry = registry or default_registry()
     entry = registry.backend_for(scheme, backend)
     merged = {**query, **options}

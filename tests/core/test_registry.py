@@ -138,3 +138,38 @@ def test_store_rejects_invalid_put_mode_and_limit() -> None:
         store.save(nanosession.SessionRecord("k"), mode="upsert")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         store.list(limit=-1)
+
+
+def test_a_broken_plugin_is_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
+    real = metadata.entry_points
+
+    def with_broken(**kw: Any) -> Any:
+        eps = list(real(**kw))
+        if kw.get("group") == "nanosession":
+            eps.append(metadata.EntryPoint("broken", "no_such_module_xyz", "nanosession"))
+        return eps
+
+    monkeypatch.setattr(metadata, "entry_points", with_broken)
+    registry = load_registry()
+    assert registry.backend_for("file").plugin == "local"
+    broken = [p for p in registry.plugins() if p.error]
+    assert [p.name for p in broken] == ["broken"] and "ModuleNotFoundError" in broken[0].error
+    with pytest.raises(UnknownSchemeError, match=r"failed to load: broken \(ModuleNotFound"):
+        registry.backend_for("nope")
+
+
+def test_query_string_picks_backend_and_wrappers() -> None:
+    class Wrap:
+        @hookimpl
+        def nanosession_register_wrappers(self, register: Any) -> None:
+            register("tag", lambda **o: ("wrapper", o))
+
+    registry = Registry()
+    registry.add_plugin(MemoryPlugin(), "mem")
+    registry.add_plugin(Wrap(), "wrap")
+    with pytest.raises(ConfigurationError, match="unknown wrapper 'zz'"):
+        open_store("mem://x?wrappers=tag,zz", registry=registry)
+    with pytest.raises(UnknownSchemeError, match="plugin 'other' does not answer"):
+        open_store("mem://x?backend=other", registry=registry)
