@@ -147,7 +147,11 @@ class Registry:
             installed = sorted(self.backends)
             if self.fallbacks:
                 installed.append("<fsspec protocols>")
-            hint = INSTALL_HINTS.get(scheme, FSSPEC_HINT)
+            hint = INSTALL_HINTS.get(scheme) or (
+                f"no installed plugin and no fsspec implementation knows {scheme!r}"
+                if self.fallbacks
+                else FSSPEC_HINT
+            )
             if self.broken:
                 hint += "; plugins that failed to load: " + ", ".join(
                     f"{b.name} ({b.error})" for b in self.broken.values()

@@ -38,6 +38,7 @@ A wrapper adds its name on save and removes it on load; a name left after loadin
 the store lacks that wrapper, and the data would be garbage to the caller."""
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)(://|::)")
+_USERINFO = re.compile(r"(://[^/@:]*:)[^/@]*@")
 WrapperSpec = str | tuple[str, Mapping[str, Any]] | object
 
 
@@ -59,6 +60,11 @@ def split_url(url: object) -> tuple[str, str, dict[str, str]]:
     except ValueError as exc:
         raise InvalidURLError(f"malformed query string in {url!r}: {exc}") from None
     return match.group(1).lower(), base, options
+
+
+def redact(url: str) -> str:
+    """``url`` without the password of its user-info part, for messages and logs."""
+    return _USERINFO.sub(r"\1***@", url)
 
 
 class Store:
@@ -97,7 +103,7 @@ class Store:
         return caps if isinstance(caps, Capabilities) else Capabilities()
 
     def __repr__(self) -> str:
-        return f"<Store {self.backend_name} {self.url!r}>"
+        return f"<Store {self.backend_name} {redact(self.url)!r}>"
 
     # -- operations ---------------------------------------------------------
     def load(self, key: str) -> SessionRecord:

@@ -173,3 +173,8 @@ def test_query_string_picks_backend_and_wrappers() -> None:
         open_store("mem://x?wrappers=tag,zz", registry=registry)
     with pytest.raises(UnknownSchemeError, match="plugin 'other' does not answer"):
         open_store("mem://x?backend=other", registry=registry)
+
+
+def test_store_repr_hides_passwords() -> None:
+    store = Store(MemoryBackend("mem://"), url="ftp://agent:s3cret@host/x")
+    assert "s3cret" not in repr(store) and "agent:***@host" in repr(store)
