@@ -77,7 +77,11 @@ class CorruptSessionError(NanosessionError):
 
 
 class EncodedDataError(CorruptSessionError):
-    """Data was written through a wrapper (compression, encryption) this store lacks."""
+    """Data was written through a wrapper (compression, encryption) this store lacks,
+    or cannot be decoded by it (wrong key, tampered bytes)."""
+
+    def __str__(self) -> str:
+        return f"session {self.key!r} cannot be decoded: {'; '.join(self.problems)}"
 
 
 class SerializationError(NanosessionError, TypeError):
