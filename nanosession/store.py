@@ -63,8 +63,9 @@ def split_url(url: object) -> tuple[str, str, dict[str, str]]:
 
 
 def redact(url: str) -> str:
-    """``url`` without the password of its user-info part, for messages and logs."""
-    return _USERINFO.sub(r"\1***@", url)
+    """``url`` without its password or query string (options may hold secrets), for logs."""
+    base, query, _ = url.partition("?")
+    return _USERINFO.sub(r"\1***@", base) + ("?..." if query else "")
 
 
 class Store:

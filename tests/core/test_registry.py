@@ -176,5 +176,5 @@ def test_query_string_picks_backend_and_wrappers() -> None:
 
 
 def test_store_repr_hides_passwords() -> None:
-    store = Store(MemoryBackend("mem://"), url="ftp://agent:s3cret@host/x")
-    assert "s3cret" not in repr(store) and "agent:***@host" in repr(store)
+    store = Store(MemoryBackend("mem://"), url="ftp://agent:s3cret@host/x?key=s3cret2")
+    assert "s3cret" not in repr(store) and "agent:***@host/x?..." in repr(store)

@@ -1,0 +1,131 @@
+"""``nanosession.jsonlib``: orjson when installed, the standard library otherwise, same results.
+
+Every case runs twice, once on the orjson path and once with ``jsonlib.orjson = None``
+(what a machine without the ``[fast]`` extra runs), against ``json.loads`` as the oracle.
+``repr`` compares the values so that NaN equals NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+
+import pytest
+
+from nanosession import jsonl, jsonlib
+from nanosession.errors import SerializationError
+
+HAS_ORJSON = jsonlib.orjson is not None
+
+
+@pytest.fixture(params=["orjson", "stdlib"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    if request.param == "orjson" and not HAS_ORJSON:
+        pytest.skip("orjson is not installed")
+    if request.param == "stdlib":
+        monkeypatch.setattr(jsonlib, "orjson", None)
+    yield request.param
+
+
+VALID = {
+    "plain": b'{"role":"user","content":"hello","n":1,"f":1.5,"t":true,"z":null}',
+    "unicode": '{"content":"naïve café 日本語 🚀 \\u00e9"}'.encode(),
+    "escaped pair": b'{"c":"\\ud83d\\ude80"}',
+    "lone surrogate": b'{"c":"\\ud800 alone"}',
+    "lone low surrogate": b'["\\udfff"]',
+    "NaN": b'{"x":NaN}',
+    "infinities": b'[Infinity,-Infinity]',
+    "big int": b'{"n":123456789012345678901234567890}',
+    "negative big int": b'[-18446744073709551617]',
+    "int64 edge": b'[9223372036854775807,-9223372036854775808,18446744073709551615]',
+    "huge float": b'[1e400]',
+    "float precision": b'[0.1,1e-320,5e-324,-0.0]',
+    "deep nesting": b'[' * 200 + b']' * 200,
+    "deep objects": b'{"a":' * 200 + b'1' + b'}' * 200,
+    "whitespace": b' \t{"a" : [ 1 , 2 ] }\r',
+    "duplicate keys": b'{"a":1,"a":2}',
+}
+INVALID = {
+    "truncated": b'{"role":"user","content":"cut',
+    "empty": b"",
+    "trailing garbage": b'{"a":1} x',
+    "bad utf-8": b'{"a":"\xff"}',
+    "bare word": b"nope",
+    "too deep": b"[" * 100_000 + b"]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("data", VALID.values(), ids=VALID.keys())
+def test_same_values_as_the_standard_library(reader: str, data: bytes) -> None:
+    assert repr(jsonlib.loads(data)) == repr(json.loads(data))
+
+
+def test_values_orjson_declines_come_back_all_the_same(reader: str) -> None:
+    value = jsonlib.loads(b'{"x":NaN,"n":340282366920938463463374607431768211456,'
+                          b'"s":"\\udc80"}')
+    assert math.isnan(value["x"])
+    assert value["n"] == 2**128 and type(value["n"]) is int
+    assert value["s"] == "\udc80"
+
+
+@pytest.mark.parametrize("data", INVALID.values(), ids=INVALID.keys())
+def test_invalid_input_raises_only_decode_errors(reader: str, data: bytes) -> None:
+    with pytest.raises(jsonlib.DecodeErrors):
+        jsonlib.loads(data)
+
+
+def test_str_input_is_accepted(reader: str) -> None:
+    assert jsonlib.loads('{"a":"ü"}') == {"a": "ü"}
+
+
+def test_a_file_decodes_identically_on_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [
+        b'{"_type":"metadata","key":"k","created_at":"2026-01-01T00:00:00",'
+        b'"updated_at":"2026-01-01T00:00:01","metadata":{"t":NaN},"last_consolidated":0}',
+        *(v for v in VALID.values() if v.lstrip().startswith(b"{")),
+        b'{"role":"tool","content":"' + b"x" * 5000 + b'"}',
+        b"42",  # a JSON value that is not an object: a problem on both paths
+        b'{"role":"user","content":"truncated',
+    ]
+    data = b"\n".join(lines)
+    fast = jsonl.decode(data, "k")
+    monkeypatch.setattr(jsonlib, "orjson", None)
+    slow = jsonl.decode(data, "k")
+    assert repr(fast.record) == repr(slow.record)
+    assert (fast.problems, fast.notices, fast.dropped, fast.committed_end) == (
+        slow.problems, slow.notices, slow.dropped, slow.committed_end
+    )
+    assert fast.problems == [f"line {len(lines) - 1}: a JSON int"]
+    assert fast.notices[-1].startswith(f"line {len(lines)}: truncated final line")
+    assert fast.record.messages[5] == {"n": 123456789012345678901234567890}
+
+
+def test_dumps_is_compact_utf8_and_round_trips(reader: str) -> None:
+    value = {"content": "naïve 🚀", "n": 2**70, "f": 0.1, "nested": [{"a": None}] * 2}
+    data = jsonlib.dumps(value)
+    assert data == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    assert jsonlib.loads(data) == value
+
+
+def test_dumps_keeps_lone_surrogates_as_escapes(reader: str) -> None:
+    data = jsonlib.dumps({"c": "bad \ud800 half"})
+    assert data == b'{"c":"bad \\ud800 half"}'  # valid UTF-8, valid JSON
+    assert jsonlib.loads(data) == {"c": "bad \ud800 half"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"x": float("nan")}, {"x": float("inf")}, {"x": {1, 2}}, {"x": b"bytes"}, {"x": object()}],
+    ids=["nan", "inf", "set", "bytes", "object"],
+)
+def test_dumps_rejects_non_json_values_with_a_typed_error(value: object) -> None:
+    with pytest.raises(SerializationError, match="not JSON-serialisable"):
+        jsonlib.dumps(value)
+
+
+def test_dumps_rejects_cycles_with_a_typed_error() -> None:
+    cycle: list[object] = []
+    cycle.append(cycle)
+    with pytest.raises(SerializationError):
+        jsonlib.dumps(cycle)
