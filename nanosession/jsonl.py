@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from loguru import logger
+
 from nanosession import jsonlib
+from nanosession.errors import CorruptSessionError
 from nanosession.record import Message, SessionInfo, SessionRecord, preview_of, title_of
 
 META = "metadata"
@@ -210,6 +213,46 @@ def decode(data: bytes, key: str, *, mtime: datetime | None = None) -> Parsed:
 _INVALID = object()
 
 
+def loaded(parsed: Parsed, key: str, version: str) -> SessionRecord:
+    """The record a backend's load returns for ``key``, or ``CorruptSessionError``.
+
+    Refusing data-losing problems here (instead of returning what could be read) is what
+    keeps the next save from overwriting the intact rest of a damaged session.
+    """
+    if parsed.record.key != key:
+        parsed.problems.append(f"stored data holds session {parsed.record.key[:80]!r}")
+    if parsed.problems:
+        raise CorruptSessionError(key, parsed.problems)
+    for notice in parsed.notices:
+        logger.debug("session {}: {}", key[:80], notice)
+    record = parsed.record
+    record.key = key
+    record.version = version
+    return record
+
+
+def _last_meta(tail: bytes) -> dict[str, Any] | None:
+    """The last metadata line in ``tail``, whose first piece may be cut mid-line.
+
+    Only lines holding the bytes ``metadata`` are parsed, found by searching backwards:
+    every JSON writer spells ``"_type": "metadata"`` out (none escapes ASCII letters).
+    """
+    stop = len(tail)
+    while (hit := tail.rfind(b"metadata", 0, stop)) >= 0:
+        start = tail.rfind(b"\n", 0, hit) + 1
+        if start == 0:
+            return None
+        end = tail.find(b"\n", hit)
+        try:
+            value = jsonlib.loads(tail[start : end if end >= 0 else len(tail)])
+        except jsonlib.DecodeErrors:
+            value = None
+        if type(value) is dict and value.get("_type") == META:
+            return value
+        stop = start
+    return None
+
+
 def info(
     key: str,
     head: bytes,
@@ -239,8 +282,10 @@ def info(
         )
     first: dict[str, Any] | None = None
     messages: list[Any] = []
-    lines = head.split(b"\n")[:-1]  # the last piece may be cut mid-line
-    for raw in lines:
+    start = 0
+    while (end := head.find(b"\n", start)) >= 0:  # complete lines only: the rest may be cut
+        raw = head[start:end]
+        start = end + 1
         try:
             value = jsonlib.loads(raw)
         except jsonlib.DecodeErrors:
@@ -251,15 +296,9 @@ def info(
             first = first or value
         elif not isinstance(value.get("_type"), str):
             messages.append(value)
-    last: dict[str, Any] | None = None
-    for raw in reversed(tail.split(b"\n")[1:]):  # the first piece may be cut mid-line
-        try:
-            value = jsonlib.loads(raw)
-        except jsonlib.DecodeErrors:
-            continue
-        if type(value) is dict and value.get("_type") == META:
-            last = value
-            break
+            if first is not None and value.get("role") == "user" and preview_of([value]):
+                break  # the preview is settled: a user message's text beats all others
+    last = _last_meta(tail)
     meta = last or first
     if meta is None:
         return SessionInfo(key=key, updated_at=mtime, size=size, version=version,

@@ -28,7 +28,6 @@ from nanosession import hookimpl, jsonl
 from nanosession.errors import (
     CapabilityError,
     ConflictError,
-    CorruptSessionError,
     SessionNotFoundError,
 )
 from nanosession.keys import SUFFIX, key_from_name, legacy_name, storage_name
@@ -238,16 +237,7 @@ class FsspecBackend:
             data, parsed = found[1], found[2]
         else:
             parsed = jsonl.decode(data, key)
-        if parsed.record.key != key:
-            parsed.problems.append(f"file holds session {parsed.record.key[:80]!r}")
-        if parsed.problems:
-            raise CorruptSessionError(key, parsed.problems)
-        for notice in parsed.notices:
-            logger.debug("session {}: {}", key[:80], notice)
-        record = parsed.record
-        record.key = key
-        record.version = version_of(data, legacy=legacy)
-        return record
+        return jsonl.loaded(parsed, key, version_of(data, legacy=legacy))
 
     @hookimpl
     def nanosession_save(self, record: SessionRecord, mode: PutMode) -> str:

@@ -24,7 +24,6 @@ from nanosession import hookimpl, jsonl
 from nanosession.errors import (
     CapabilityError,
     ConflictError,
-    CorruptSessionError,
     NanosessionError,
     SessionNotFoundError,
 )
@@ -228,16 +227,7 @@ class S3Backend:
             return None
         data, etag, modified = found
         parsed = jsonl.decode(data, key, mtime=modified)
-        if parsed.record.key != key:
-            parsed.problems.append(f"object holds session {parsed.record.key[:80]!r}")
-        if parsed.problems:
-            raise CorruptSessionError(key, parsed.problems)
-        for notice in parsed.notices:
-            logger.debug("session {}: {}", key[:80], notice)
-        record = parsed.record
-        record.key = key
-        record.version = etag
-        return record
+        return jsonl.loaded(parsed, key, etag)
 
     @hookimpl
     def nanosession_save(self, record: SessionRecord, mode: PutMode) -> str:
