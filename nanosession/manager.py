@@ -22,7 +22,8 @@ from nanosession.store import Store, open_store
 OnCorrupt = Literal["repair", "raise"]
 
 
-def _session(record: SessionRecord) -> Session:
+def session_from_record(record: SessionRecord) -> Session:
+    """The domain object for a stored record, its messages marked saved at its version."""
     session = Session(
         key=record.key,
         messages=list(record.messages),
@@ -35,7 +36,8 @@ def _session(record: SessionRecord) -> Session:
     return session
 
 
-def _info_dict(info: SessionInfo) -> dict[str, Any]:
+def listing_entry(info: SessionInfo) -> dict[str, Any]:
+    """A listing entry in the shape nanobot's ``list_sessions`` returns."""
     return {
         "key": info.key,
         "created_at": info.created_at.isoformat() if info.created_at else None,
@@ -94,7 +96,7 @@ class SessionManager:
                 self._cache.move_to_end(key)
                 return session
         record = self._load(key)
-        session = _session(record) if record is not None else Session(key=key)
+        session = session_from_record(record) if record is not None else Session(key=key)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:  # another thread loaded it first: share one object
@@ -180,7 +182,7 @@ class SessionManager:
 
     def list_sessions(self) -> list[dict[str, Any]]:
         """Every stored session, newest ``updated_at`` first, as nanobot lists them."""
-        return [_info_dict(info) for info in self.store.list(details=True)]
+        return [listing_entry(info) for info in self.store.list(details=True)]
 
     # -- lifecycle ------------------------------------------------------------------
     def close(self) -> None:

@@ -99,11 +99,13 @@ def open_fsspec(url: str, **options: Any) -> object:
 def nanosession_register_backends(register: Any) -> None:
     try:
         import fsspec
-    except ImportError:
+
+        protocols = fsspec.available_protocols()
+    except (ImportError, AttributeError):  # not installed (or shadowed by a namespace dir)
         return  # the core's unknown-scheme error already says what to install
     from nanosession_fsspec.protocols import best_capabilities
 
-    for protocol in fsspec.available_protocols():
+    for protocol in protocols:
         register(
             protocol,
             open_fsspec,

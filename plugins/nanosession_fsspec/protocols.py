@@ -3,7 +3,7 @@
 The table is keyed by the filesystem's protocol (its class's first protocol name), so a
 chained URL (``simplecache::s3://...``) is judged by its outermost layer. A protocol not
 in the table gets the conservative default: check-then-write creates, single-shot
-uploads, no guarantee claimed. Every claim here is exercised by ``tests/fsspec``.
+uploads, no guarantee claimed. Every claim here is exercised by ``tests/fsspec_backend``.
 """
 
 from __future__ import annotations
