@@ -1,7 +1,8 @@
 """JSON for the hot paths: orjson for reading when installed, the standard library otherwise.
 
-Results are the same either way: a line orjson rejects (NaN, integers past 64 bits, lone
-surrogate escapes) is parsed again by the standard library, which nanobot wrote it with.
+Results are the same either way: a line orjson rejects (NaN, lone surrogate escapes) is
+parsed again by the standard library, which nanobot wrote it with, and so is a line that
+may hold an integer past 64 bits, which orjson would silently turn into a float.
 Writing always uses the standard library (writes are deltas, so small), which keeps the
 stored bytes and the errors for unserialisable values identical with or without orjson.
 """
@@ -24,9 +25,19 @@ _encode_ascii = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=
 DecodeErrors = (ValueError, RecursionError)
 
 
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))  # digit -> "0"
+_LONG_RUN = b"0" * 19  # the shortest integer outside orjson's 64-bit range has 19 digits
+
+
+def _may_hold_big_int(data: bytes | str) -> bool:
+    """Whether ``data`` has a run of 19+ digits (a C-speed scan, cheaper than a regex)."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    return _LONG_RUN in raw.translate(_DIGITS)
+
+
 def loads(data: bytes | str) -> Any:
     """Parse one JSON document; raises one of ``DecodeErrors``."""
-    if orjson is not None:
+    if orjson is not None and not _may_hold_big_int(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

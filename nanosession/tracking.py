@@ -31,18 +31,21 @@ class _Cell:
             self.log._dirty = True
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _wrap(value: Any, cell: _Cell) -> Any:
     kind = type(value)
     if kind is dict or kind is TrackedDict:
-        out = TrackedDict()
+        out = TrackedDict(value)  # a C-level copy; only containers inside need wrapping
         out._cell = cell
         for k, v in dict.items(value):
-            dict.__setitem__(out, k, _wrap(v, cell))
+            if type(v) not in _SCALARS:
+                dict.__setitem__(out, k, _wrap(v, cell))
         return out
     if kind is list or kind is TrackedList or kind is tuple:
-        items = TrackedList()
+        items = TrackedList([v if type(v) in _SCALARS else _wrap(v, cell) for v in value])
         items._cell = cell
-        list.extend(items, [_wrap(v, cell) for v in value])
         return items
     if isinstance(value, dict):  # other mappings: keep JSON semantics
         return _wrap(dict(value), cell)

@@ -8,11 +8,13 @@ much superseded metadata it carries). A writer locks the file, checks the token 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -39,6 +41,7 @@ from nanosession.record import (
 )
 from nanosession_local import files
 
+_key_of = functools.lru_cache(maxsize=1 << 16)(key_from_name)  # pure: listings repeat names
 HEAD = 16384
 TAIL = 16384
 COMPACT_MIN_WASTE = 65536
@@ -101,6 +104,8 @@ class LocalBackend:
         elif not root.is_dir():
             raise ConfigurationError(f"session directory {root} does not exist")
         files.remove_orphans(root)
+        # Listing entries by path, reused only while the file's identity stamp is unchanged.
+        self._described: dict[str, tuple[tuple[object, ...], Any]] = {}
         self.capabilities = Capabilities(
             compare_and_swap=files.HAS_LOCKS,
             exclusive_create=True,
@@ -254,27 +259,32 @@ class LocalBackend:
                 st = entry.stat()
             except OSError:
                 continue
-            key = key_from_name(name[: -len(SUFFIX)])
+            key = _key_of(name[: -len(SUFFIX)])
             if key is None:
                 unnamed.append((entry, st))  # hashed or nanobot v0.2.0 name: key is inside
             elif key.startswith(prefix):
                 entries[key] = (entry, st, False)
         for entry, st in unnamed:
-            info = self._describe(entry.path, entry.name[: -len(SUFFIX)], st)
+            _, info = self._describe(entry.path, entry.name[: -len(SUFFIX)], st)
             if info.key.startswith(prefix) and (
                 info.key not in entries or entries[info.key][2]
             ):
                 entries[info.key] = (entry, st, True)
-        ranked = sorted(entries.items(), key=lambda kv: kv[1][1].st_mtime_ns, reverse=True)
-        if limit is not None:
+        ranked = list(entries.items())
+        if limit is not None or not details:  # a full, detailed listing sorts once, below
+            ranked.sort(key=lambda kv: kv[1][1].st_mtime_ns, reverse=True)
             ranked = ranked[:limit]
         if not details:
             return [
                 SessionInfo(key=k, updated_at=_mtime(st), size=st.st_size, location=e.path)
                 for k, (e, st, _) in ranked
             ]
-        infos = [self._describe(e.path, k, st) for k, (e, st, _) in ranked]
-        return sorted(infos, key=_newest_first)
+        described = [self._describe(e.path, k, st) for k, (e, st, _) in ranked]
+        if not prefix and limit is None and len(self._described) > len(described):
+            listed = {info.location for _, info in described}  # forget files that are gone
+            self._described = {p: v for p, v in self._described.items() if p in listed}
+        described.sort(key=itemgetter(0))
+        return [info for _, info in described]
 
     @hookimpl
     def nanosession_repair(self, key: str, dry_run: bool) -> RepairReport:
@@ -369,8 +379,27 @@ class LocalBackend:
         old[0].unlink(missing_ok=True)
         return True
 
-    def _describe(self, path: str, key: str, st: os.stat_result) -> SessionInfo:
-        """A listing entry from at most HEAD + TAIL bytes of the file."""
+    def _describe(
+        self, path: str, key: str, st: os.stat_result
+    ) -> tuple[tuple[float, int], SessionInfo]:
+        """Sort order and listing entry from at most HEAD + TAIL bytes of the file, or memory.
+
+        A remembered entry is reused only while inode, size, mtime and ctime are all
+        unchanged. Every write here changes the size (append) or the inode (atomic
+        replace), so a reused entry cannot be stale for files this backend writes.
+        (``key`` follows from ``path``: the name's key, or the one stored inside.)
+        """
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        known = self._described.get(path)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        info = self._read_info(path, key, st)
+        entry = ((_newest_first(info), -st.st_mtime_ns), info)  # ties: newest file first
+        if not (info.error or "").startswith("unreadable"):
+            self._described[path] = (stamp, entry)
+        return entry
+
+    def _read_info(self, path: str, key: str, st: os.stat_result) -> SessionInfo:
         try:
             with open(path, "rb") as f:
                 whole = st.st_size <= HEAD + TAIL

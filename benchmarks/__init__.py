@@ -1,0 +1,1 @@
+"""Benchmarks comparing nanosession with nanobot's own session manager (run ``benchmarks.run``)."""
