@@ -40,6 +40,7 @@ from nanosession.record import (
     Update,
 )
 from nanosession_local import files
+from nanosession_local.index import ListingIndex
 
 _key_of = functools.lru_cache(maxsize=1 << 16)(key_from_name)  # pure: listings repeat names
 HEAD = 16384
@@ -104,8 +105,7 @@ class LocalBackend:
         elif not root.is_dir():
             raise ConfigurationError(f"session directory {root} does not exist")
         files.remove_orphans(root)
-        # Listing entries by path, reused only while the file's identity stamp is unchanged.
-        self._described: dict[str, tuple[tuple[object, ...], Any]] = {}
+        self._index = ListingIndex(root, self._read_info)
         self.capabilities = Capabilities(
             compare_and_swap=files.HAS_LOCKS,
             exclusive_create=True,
@@ -227,6 +227,14 @@ class LocalBackend:
 
     @hookimpl
     def nanosession_delete(self, key: str, mode: PutMode) -> bool:
+        deleted = self._delete(key, mode)
+        if deleted:
+            legacy = self._legacy_path(key)
+            for name in (self.path(key).name, *([legacy.name] if legacy else [])):
+                self._index.forget(name)
+        return deleted
+
+    def _delete(self, key: str, mode: PutMode) -> bool:
         path = self.path(key)
         if isinstance(mode, Update):
             token = Token.decode(mode.version)
@@ -249,8 +257,9 @@ class LocalBackend:
 
     @hookimpl
     def nanosession_list(self, prefix: str, limit: int | None, details: bool) -> list[SessionInfo]:
-        entries: dict[str, tuple[os.DirEntry[str], os.stat_result, bool]] = {}
+        found: list[tuple[str, os.DirEntry[str], os.stat_result]] = []
         unnamed: list[tuple[os.DirEntry[str], os.stat_result]] = []
+        names: list[str] = []
         for entry in os.scandir(self.root):
             name = entry.name
             if not name.endswith(SUFFIX) or name.startswith("."):
@@ -259,32 +268,37 @@ class LocalBackend:
                 st = entry.stat()
             except OSError:
                 continue
+            names.append(name)
             key = _key_of(name[: -len(SUFFIX)])
             if key is None:
                 unnamed.append((entry, st))  # hashed or nanobot v0.2.0 name: key is inside
             elif key.startswith(prefix):
-                entries[key] = (entry, st, False)
-        for entry, st in unnamed:
-            _, info = self._describe(entry.path, entry.name[: -len(SUFFIX)], st)
-            if info.key.startswith(prefix) and (
-                info.key not in entries or entries[info.key][2]
-            ):
-                entries[info.key] = (entry, st, True)
-        ranked = list(entries.items())
-        if limit is not None or not details:  # a full, detailed listing sorts once, below
-            ranked.sort(key=lambda kv: kv[1][1].st_mtime_ns, reverse=True)
-            ranked = ranked[:limit]
-        if not details:
+                found.append((key, entry, st))
+        if unnamed:  # listed under the key stored inside, unless a file is named for it
+            taken = {key for key, _, _ in found}
+            inside: dict[str, tuple[str, os.DirEntry[str], os.stat_result]] = {}
+            for entry, st in unnamed:
+                _, info = self._describe(entry, entry.name[: -len(SUFFIX)], st)
+                if info.key.startswith(prefix) and info.key not in taken:
+                    inside[info.key] = (info.key, entry, st)
+            found += inside.values()
+        if not details:  # the storage's modification time orders a listing without details
+            found.sort(key=lambda item: item[2].st_mtime_ns, reverse=True)
             return [
                 SessionInfo(key=k, updated_at=_mtime(st), size=st.st_size, location=e.path)
-                for k, (e, st, _) in ranked
+                for k, e, st in found[:limit]
             ]
-        described = [self._describe(e.path, k, st) for k, (e, st, _) in ranked]
-        if not prefix and limit is None and len(self._described) > len(described):
-            listed = {info.location for _, info in described}  # forget files that are gone
-            self._described = {p: v for p, v in self._described.items() if p in listed}
-        described.sort(key=itemgetter(0))
-        return [info for _, info in described]
+        # The stored updated_at orders a detailed listing, so every entry is described
+        # (from the index while files are unchanged) before the newest are picked.
+        describe = self._index.describe
+        described = []
+        for key, entry, st in found:
+            rank, info = describe(entry.name, entry.path, key, st)
+            described.append((rank, -st.st_mtime_ns, info))  # ties: newest file first
+        self._index.retain(names)
+        self._index.flush()
+        described.sort(key=_by_rank)
+        return [item[2] for item in described[:limit]]
 
     @hookimpl
     def nanosession_repair(self, key: str, dry_run: bool) -> RepairReport:
@@ -352,8 +366,11 @@ class LocalBackend:
             if durable:
                 os.fsync(fd)
         except BaseException:
-            with suppress(OSError):  # leave the committed state exactly as it was
+            # Leave the committed state exactly as it was, mtime included, so the caller's
+            # version still matches and a retry (say, after freeing disk space) succeeds.
+            with suppress(OSError, NotImplementedError):
                 os.ftruncate(fd, token.end)
+                os.utime(fd, ns=(os.fstat(fd).st_atime_ns, token.mtime_ns))
             raise
         st = os.fstat(fd)
         return Token(False, st.st_ino, st.st_size, st.st_mtime_ns, st.st_size,
@@ -380,24 +397,13 @@ class LocalBackend:
         return True
 
     def _describe(
-        self, path: str, key: str, st: os.stat_result
-    ) -> tuple[tuple[float, int], SessionInfo]:
-        """Sort order and listing entry from at most HEAD + TAIL bytes of the file, or memory.
+        self, entry: os.DirEntry[str], key: str, st: os.stat_result
+    ) -> tuple[float, SessionInfo]:
+        """Sort rank and listing entry: from the index, else from the file's head and tail.
 
-        A remembered entry is reused only while inode, size, mtime and ctime are all
-        unchanged. Every write here changes the size (append) or the inode (atomic
-        replace), so a reused entry cannot be stale for files this backend writes.
-        (``key`` follows from ``path``: the name's key, or the one stored inside.)
+        (``key`` follows from the name: the name's key, or the one stored inside.)
         """
-        stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        known = self._described.get(path)
-        if known is not None and known[0] == stamp:
-            return known[1]
-        info = self._read_info(path, key, st)
-        entry = ((_newest_first(info), -st.st_mtime_ns), info)  # ties: newest file first
-        if not (info.error or "").startswith("unreadable"):
-            self._described[path] = (stamp, entry)
-        return entry
+        return self._index.describe(entry.name, entry.path, key, st)
 
     def _read_info(self, path: str, key: str, st: os.stat_result) -> SessionInfo:
         try:
@@ -415,9 +421,7 @@ class LocalBackend:
                           location=path)
 
 
-def _newest_first(info: SessionInfo) -> float:
-    stamp = info.updated_at
-    return -stamp.timestamp() if stamp is not None else float("inf")
+_by_rank = itemgetter(0, 1)
 
 
 def _read_fd(fd: int, size: int) -> bytes:
