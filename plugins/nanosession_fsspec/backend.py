@@ -15,7 +15,9 @@ it exact.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
+import socket
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext, suppress
@@ -39,6 +41,22 @@ TAIL = 16384
 TMP_SUFFIX = ".tmp"
 LEGACY_MAX = 255 - len(SUFFIX)
 STALE_TEMP_SECONDS = 3600
+_WRITER = f"{socket.gethostname().replace('.', '_')}-{os.getpid()}"
+
+
+def _orphaned(temp_name: str) -> bool:
+    """Whether a temp file was written by a process of this host that no longer runs."""
+    writer = temp_name.rsplit(".", 3)[-3] if temp_name.count(".") >= 4 else ""
+    host, _, pid = writer.rpartition("-")
+    if host != _WRITER.rpartition("-")[0] or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 _FRESH, _LEGACY = "H", "L"
 
 _locks: dict[tuple[str, str], threading.RLock] = {}
@@ -76,6 +94,10 @@ class FsspecBackend:
                 fs.makedirs(self.root or "/", exist_ok=True)
         logger.debug("fsspec store on {}://{} ({})", protocol_name(fs), self.root,
                      type(fs).__name__)
+        try:
+            self._remove_stale_temps()
+        except Exception as exc:  # opening must not fail because of cleanup
+            logger.debug("temp file cleanup on {} skipped: {!r}", self.root, exc)
 
     # -- paths ----------------------------------------------------------------
     def _join(self, name: str) -> str:
@@ -164,7 +186,7 @@ class FsspecBackend:
             self.fs.pipe_file(path, data)
         else:
             name = path.rsplit("/", 1)[-1]
-            tmp = self._join(f".{name}.{secrets.token_hex(6)}{TMP_SUFFIX}")
+            tmp = self._join(f".{name}.{_WRITER}.{secrets.token_hex(6)}{TMP_SUFFIX}")
             self.fs.pipe_file(tmp, data)
             try:
                 self._rename(tmp, path)
@@ -371,14 +393,17 @@ class FsspecBackend:
         self.fs.invalidate_cache()
 
     def _remove_stale_temps(self) -> None:
-        """Delete temp files a crashed writer left, once they are too old to be in flight."""
+        """Delete temp files a crashed writer left: at once when that writer was a process
+        of this host that is gone, else once they are too old to be in flight."""
         now = datetime.now()
         self.fs.invalidate_cache(self.root)
         for entry in self.fs.ls(self.root or "/", detail=True):
             name = str(entry["name"]).rsplit("/", 1)[-1]
+            if not (name.startswith(".") and name.endswith(TMP_SUFFIX)):
+                continue
             mtime = _mtime(entry)
-            if (name.startswith(".") and name.endswith(TMP_SUFFIX) and mtime is not None
-                    and (now - mtime).total_seconds() > STALE_TEMP_SECONDS):
+            old = mtime is not None and (now - mtime).total_seconds() > STALE_TEMP_SECONDS
+            if old or _orphaned(name):
                 with suppress(FileNotFoundError):
                     self.fs.rm_file(str(entry["name"]))
                 logger.debug("removed stale temp file {}", name)

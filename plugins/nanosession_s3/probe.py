@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -28,6 +29,7 @@ from nanosession_s3.errors import (
 )
 
 PROBE_STEM = ".nanosession-probe-"
+STALE_PROBE = timedelta(minutes=5)
 WRONG_ETAG = '"00000000000000000000000000000000"'
 
 
@@ -114,7 +116,20 @@ def probe(client: Any, bucket: str, prefix: str) -> Conditions:
                 client.delete_object(Bucket=bucket, Key=name)
             except Exception as exc:  # never mask the probe's own error; a leftover is harmless
                 logger.warning("could not remove probe object {}: {}", where, type(exc).__name__)
+    _remove_stale_probes(client, bucket, prefix)
     return Conditions(create, update, delete, "probed")
+
+
+def _remove_stale_probes(client: Any, bucket: str, prefix: str) -> None:
+    """Delete probe objects of processes killed mid-probe (older than any probe in flight)."""
+    cutoff = datetime.now(timezone.utc) - STALE_PROBE
+    try:
+        listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix + PROBE_STEM)
+        for obj in listed.get("Contents", ()):
+            if obj["LastModified"] < cutoff:
+                client.delete_object(Bucket=bucket, Key=obj["Key"])
+    except Exception as exc:  # housekeeping only: never fail a store for it
+        logger.debug("stale probe cleanup skipped: {}", type(exc).__name__)
 
 
 def forget() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,6 +17,7 @@ from nanosession import (
     SessionRecord,
     Update,
     jsonl,
+    open_store,
 )
 from nanosession.keys import storage_name
 
@@ -164,3 +166,18 @@ def test_unserialisable_message_writes_nothing(target: Target) -> None:
     with pytest.raises(SerializationError):
         store.save(broken, mode="overwrite")
     assert store.load("k").version == before.version
+
+
+def test_temp_files_of_dead_local_writers_are_removed_on_open(tmp_path: Path) -> None:
+    """A writer killed between its temp file and the rename leaves the temp file; the next
+    open removes it when that writer was a process of this host that is gone."""
+    from nanosession_fsspec.backend import _WRITER
+
+    host = _WRITER.rpartition("-")[0]
+    dead = tmp_path / f".x.jsonl.{host}-999999999.cafe.tmp"
+    mine = tmp_path / f".x.jsonl.{_WRITER}.beef.tmp"
+    foreign = tmp_path / ".x.jsonl.otherhost-1.f00d.tmp"
+    for path in (dead, mine, foreign):
+        path.write_bytes(b"partial")
+    open_store(f"file://{tmp_path}", backend="fsspec").close()
+    assert not dead.exists() and mine.exists() and foreign.exists()

@@ -82,10 +82,9 @@ def is_meta(value: object) -> bool:
 def count_mismatch(data: bytes) -> bool:
     """More message lines before the last metadata line than it commits.
 
-    Only corruption makes such a file (appends truncate to the last commit first), yet
-    ``jsonl.decode`` treats the surplus as an uncommitted tail: it keeps the first
-    ``message_count`` and drops the last intact messages without a problem. Known bug,
-    pinned by the xfail tests in test_rel_corruption.py.
+    Only corruption makes such a file (appends truncate to the last commit first), so
+    ``jsonl.decode`` must report it as a problem rather than take the surplus for an
+    uncommitted tail (which once silently dropped the newest intact messages).
     """
     values = [parse(raw) for raw in data.splitlines()]
     metas = [i for i, v in enumerate(values) if is_meta(v)]

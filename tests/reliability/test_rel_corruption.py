@@ -83,7 +83,7 @@ def _intact_before_last_commit(sample: Sample, data: bytes) -> set[int]:
     Lines after the last metadata line are what a crash leaves of an append, and are
     rightly dropped; everything before it that is intact must be kept.
     """
-    lines = data.splitlines(keepends=True)
+    lines = [raw + b"\n" for raw in data.split(b"\n")]  # JSONL lines end at \n, nowhere else
     last_meta = max((i for i, raw in enumerate(lines) if is_meta(parse(raw))), default=-1)
     known = sample.message_lines()
     return {known[raw] for raw in lines[:last_meta] if raw in known}
@@ -125,8 +125,7 @@ def check_load_and_repair(data: bytes, raw: Raw | None = None) -> None:
     repaired = store.load(KEY)  # repair always leaves a loadable session
     kept = {m.get("id") for m in repaired.messages}
     lost = _intact_before_last_commit(SAMPLE, data) - kept
-    if not count_mismatch(data):  # that known bug is pinned by the xfail tests below
-        assert not lost, f"repair dropped intact messages {sorted(lost)}"
+    assert not lost, f"repair dropped intact messages {sorted(lost)}"
     assert store.repair(KEY).ok  # and a second repair finds nothing left to fix
 
 
@@ -152,12 +151,6 @@ def test_every_junk_line_at_every_place(junk: bytes, where: str) -> None:
             assert [m["id"] for m in store.load(KEY).messages] == list(range(13))
 
 
-COUNT_BUG = ("jsonl.decode treats message lines beyond message_count as an uncommitted "
-             "tail even when they lie before the last metadata line; it drops the newest "
-             "intact messages silently (see docs/reliability.md, known issues)")
-
-
-@pytest.mark.xfail(strict=True, reason=COUNT_BUG)
 @pytest.mark.parametrize("extra", [b'{"_type":5}\n', b'{"role":"user","content":"dup"}\n', None])
 def test_surplus_line_before_the_last_commit_loses_no_message(extra: bytes | None) -> None:
     lines = SAMPLE.lines()

@@ -58,7 +58,7 @@ def test_an_honouring_server_is_probed_once_and_left_clean(moto_endpoint: str,
         caps = store.capabilities
         assert caps.compare_and_swap and caps.exclusive_create and caps.atomic_write
         assert not caps.append and "probed" in caps.notes
-        assert counter.requests == {"PutObject": 3, "DeleteObject": 2}
+        assert counter.requests == {"PutObject": 3, "DeleteObject": 2, "ListObjectsV2": 1}
         assert counter.statuses[("PutObject", 412)] == 2
         assert counter.statuses[("DeleteObject", 412)] == 1
     assert "Contents" not in raw.list_objects_v2(Bucket=bucket)  # the probe object is gone
@@ -141,3 +141,28 @@ def test_a_probe_that_cannot_run_is_not_cached(moto_endpoint: str) -> None:
         assert not caps.compare_and_swap and "not probed yet" in caps.notes
         slot = (moto_endpoint, store.backend.bucket)  # type: ignore[attr-defined]
         assert slot not in probe._cache
+
+
+def test_probe_objects_left_by_killed_processes_are_removed(
+    moto_endpoint: str, s3_bucket: str
+) -> None:
+    """A process killed mid-probe leaves its probe object; the next probe removes it once
+    it is older than any probe still in flight, and leaves a fresh one alone."""
+    import boto3
+    from nanosession_s3 import probe
+
+    raw = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    stale, fresh = f"p/{probe.PROBE_STEM}dead", f"p/{probe.PROBE_STEM}inflight"
+    for name in (stale, fresh):
+        raw.put_object(Bucket=s3_bucket, Key=name, Body=b"probe")
+    original = probe.STALE_PROBE
+    try:
+        probe.STALE_PROBE = probe.timedelta(seconds=-60)  # everything counts as stale
+        probe._remove_stale_probes(raw, s3_bucket, "p/")
+    finally:
+        probe.STALE_PROBE = original
+    assert "Contents" not in raw.list_objects_v2(Bucket=s3_bucket, Prefix="p/")
+    raw.put_object(Bucket=s3_bucket, Key=fresh, Body=b"probe")
+    probe._remove_stale_probes(raw, s3_bucket, "p/")
+    keys = [o["Key"] for o in raw.list_objects_v2(Bucket=s3_bucket)["Contents"]]
+    assert keys == [fresh]
