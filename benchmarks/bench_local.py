@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -165,19 +167,44 @@ def _same_preview(ours: str, theirs: str) -> bool:
     return ours == theirs or (theirs.endswith("…") and ours.startswith(theirs[:-1].rstrip()))
 
 
+_CHILD = """
+import sys, time
+from nanosession.manager import SessionManager
+manager = SessionManager.from_url(sys.argv[1])  # opened untimed, as nanobot's manager is
+started = time.perf_counter()
+listed = manager.list_sessions()
+print((time.perf_counter() - started) * 1000, len(listed))
+"""
+
+
+def _fresh_process_ms(directory: Path) -> tuple[float, int]:
+    """One listing in a new interpreter, timed inside it (startup and store opening excluded)."""
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(directory)], check=True,
+                          capture_output=True, text=True)
+    ms, count = done.stdout.split()
+    return float(ms), int(count)
+
+
 def listing(root: Path, sessions: int, per_session: int, repeat: int) -> dict[str, Any]:
     """Median ``list_sessions`` time over ``sessions`` stored sessions, both systems.
 
-    nanosession is measured twice: ``cold`` through a freshly opened store (every file
-    read), ``warm`` through one long-lived store, as an agent's once-a-second listing runs.
+    nanosession is measured four ways: ``first``, the first listing ever of the directory
+    (every file's head and tail read, the index file written; one sample); ``process``, a
+    new process (the index file read, every file stat-checked); ``cold``, a store opened
+    anew in this process; and ``warm``, one long-lived store, as an agent's
+    once-a-second listing runs.
     """
     nanobot = systems.nanobot_manager(root / "nanobot")
     directory = Path(nanobot.sessions_dir)
     _write_listing_fixture(directory, sessions, per_session)
-    warm = systems.nanosession_manager(directory)
     size = sum(p.stat().st_size for p in directory.glob("*.jsonl"))
     out: dict[str, Any] = {"sessions": sessions, "messages_each": per_session,
                            "fixture_bytes": size}
+    nanobot.list_sessions()  # the page cache warm for the first listing too
+    out["nanosession_first"] = median_ms(
+        [timed(lambda: systems.nanosession_manager(directory).list_sessions())]
+    )
+    warm = systems.nanosession_manager(directory)
     variants = {
         "nanobot": nanobot.list_sessions,
         "nanosession_cold": lambda: systems.nanosession_manager(directory).list_sessions(),
@@ -189,6 +216,9 @@ def listing(root: Path, sessions: int, per_session: int, repeat: int) -> dict[st
         for name, fn in variants.items():
             samples[name].append(timed(fn))
     out.update({name: median_ms(v) for name, v in samples.items()})
+    children = [_fresh_process_ms(directory) for _ in range(repeat)]
+    out["nanosession_process"] = sorted(ms for ms, _ in children)[len(children) // 2]
+    out["process_listed_all"] = all(count == sessions for _, count in children)
     # The floor for a listing that cannot go stale: one stat() per session file.
     out["stat_floor"] = median_ms(
         [timed(lambda: [e.stat() for e in os.scandir(directory)]) for _ in range(repeat)]

@@ -72,8 +72,14 @@ def rows(results: dict[str, Any]) -> list[Row]:
         n = f"{listing['sessions']:,} x {listing['messages_each']}"
         out.append(_speedup(f"list_sessions {n} msgs (long-lived store)", "ms",
                             listing["nanobot"], listing["nanosession"], 10.0))
-        out.append(_speedup(f"list_sessions {n} msgs (fresh store, cold)", "ms",
+        if "nanosession_process" in listing:
+            out.append(_speedup(f"list_sessions {n} msgs (new process, index file)", "ms",
+                                listing["nanobot"], listing["nanosession_process"], 10.0))
+        out.append(_speedup(f"list_sessions {n} msgs (store reopened in-process)", "ms",
                             listing["nanobot"], listing["nanosession_cold"]))
+        if "nanosession_first" in listing:
+            out.append(_speedup(f"list_sessions {n} msgs (first ever: no index, 1 sample)",
+                                "ms", listing["nanobot"], listing["nanosession_first"]))
         if "stat_floor" in listing:
             out.append(Row("  ... floor: scandir + one stat() per file", "ms", None,
                            listing["stat_floor"], "-"))

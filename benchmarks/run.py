@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     listing = local["listing"]
     print(f"\nchecks: same messages loaded by both = {local['load']['same_messages']}; "
           f"listing keys identical = {listing['same_keys']}, titles {listing['same_titles']}"
-          f"/{listing['sessions']}, previews {listing['same_previews']}/{listing['sessions']}")
+          f"/{listing['sessions']}, previews {listing['same_previews']}/{listing['sessions']}, "
+          f"new processes listed all = {listing.get('process_listed_all')}")
     chart = save_cost_chart(local["save_curve"], args.chart)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({

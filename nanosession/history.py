@@ -33,6 +33,8 @@ ECHOED_TOOLS = ("generate_image", "message")
 _TIME_PREFIX = re.compile(r"\A\[Message Time: [^\]]+\]\n?")
 _LOCAL_IMAGE_LINE = re.compile(r"\[image: [/~][^\]]+\]\s*")
 _TOOL_ECHO_LINE = re.compile(rf"\s*(?:{'|'.join(map(re.escape, ECHOED_TOOLS))})\([^)]*\)\s*")
+# What those lines cannot match without: one search tells whether any line may match.
+_LINE_MARKERS = re.compile("|".join(map(re.escape, ["[image: ", *(f"{t}(" for t in ECHOED_TOOLS)])))
 
 
 # -- rule 1: the window ----------------------------------------------------------------
@@ -92,7 +94,7 @@ def legal_start(messages: Sequence[Message]) -> int:
             calls = message.get("tool_calls")
             if isinstance(calls, list):
                 issued.update(
-                    str(call["id"]) for call in calls if isinstance(call, dict) and call.get("id")
+                    [str(call["id"]) for call in calls if isinstance(call, dict) and call.get("id")]
                 )
         elif role == "tool":
             call_id = message.get("tool_call_id")
@@ -126,11 +128,12 @@ def is_empty_assistant(message: Message, content: Any) -> bool:
     Tool calls, reasoning and thinking blocks must be replayed even without text (the tool
     results that follow need their call, and providers check thinking signatures).
     """
-    return (
-        message.get("role") == "assistant"
-        and is_blank(content)
-        and not any(message.get(key) for key in REPLAY_CARRIERS)
-    )
+    if message.get("role") != "assistant" or not is_blank(content):
+        return False
+    for key in REPLAY_CARRIERS:  # noqa: SIM110 - a loop, not all(<generator>): runs per message
+        if message.get(key):
+            return False
+    return True
 
 
 def clean_assistant_text(text: str) -> str:
@@ -140,12 +143,17 @@ def clean_assistant_text(text: str) -> str:
     (``[image: /path]``) and lines that only echo a tool call: left in, they act as examples
     the model keeps repeating to the user.
     """
-    text = _TIME_PREFIX.sub("", text, count=1)
-    lines = [
-        line
-        for line in text.splitlines()
-        if not _LOCAL_IMAGE_LINE.fullmatch(line) and not _TOOL_ECHO_LINE.fullmatch(line)
-    ]
+    if not text:
+        return ""  # tool-call turns: the common case, and nothing to clean
+    if text.startswith("[Message Time: "):
+        text = _TIME_PREFIX.sub("", text, count=1)
+    lines = text.splitlines()
+    if _LINE_MARKERS.search(text):
+        lines = [
+            line
+            for line in lines
+            if not _LOCAL_IMAGE_LINE.fullmatch(line) and not _TOOL_ECHO_LINE.fullmatch(line)
+        ]
     return "\n".join(lines).strip()
 
 
@@ -168,12 +176,21 @@ def stamp_time(content: Any, timestamp: Any) -> Any:
     return f"[Message Time: {timestamp}]\n{content}"
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """A copy made of plain dicts and lists (stored messages are tracked subclasses)."""
+    if type(value) in _SCALARS:  # the common case, decided without isinstance calls
+        return value
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        out = dict(value)  # a C-level copy; then only the containers inside are replaced
+        for key, item in out.items():
+            if type(item) not in _SCALARS:
+                out[key] = _plain(item)
+        return out
     if isinstance(value, list):
-        return [_plain(item) for item in value]
+        return [item if type(item) in _SCALARS else _plain(item) for item in value]
     return value
 
 
@@ -183,22 +200,26 @@ def render_message(message: Message, *, include_timestamps: bool = False) -> dic
     Timestamps go on user messages only: on assistant messages the model would learn to
     start its own replies with them.
     """
-    if is_command(message):
+    if message.get("_command"):  # rule 4, ``is_command`` inlined: this runs per message
         return None
     role = message.get("role")
     content = message.get("content", "")
-    if role == "assistant" and isinstance(content, str):
-        content = clean_assistant_text(content)
-    if is_empty_assistant(message, content):
-        return None
+    if role == "assistant":
+        if isinstance(content, str):
+            content = clean_assistant_text(content)
+        if is_empty_assistant(message, content):
+            return None
     if role == "user":
         content = render_media(content, message.get("media"))
         if include_timestamps:
             content = stamp_time(content, message.get("timestamp"))
-    entry: dict[str, Any] = {"role": role, "content": _plain(content)}
+    entry: dict[str, Any] = {
+        "role": role, "content": content if type(content) in _SCALARS else _plain(content)
+    }
     for key in REPLAY_FIELDS:
         if key in message:
-            entry[key] = _plain(message[key])
+            value = message[key]
+            entry[key] = value if type(value) in _SCALARS else _plain(value)
     return entry
 
 

@@ -144,8 +144,12 @@ class StorageSpecs:
             entry for this (a head and a tail, not the whole session) and may fetch in
             parallel; without ``details`` they should answer from cheap metadata only
             (directory entries, object listings).
-        :return: ``SessionInfo`` entries sorted by ``updated_at``, newest first. A corrupt
-            session appears with ``error`` set; it never makes the listing fail.
+        :return: ``SessionInfo`` entries, newest first. With ``details`` they are ordered
+            by the ``updated_at`` stored in each session, across all matching sessions,
+            before ``limit`` picks the first ones; without ``details`` by the storage's
+            modification time (file mtime, object ``LastModified``), which is also their
+            ``updated_at`` then. A corrupt session appears with ``error`` set; it never
+            makes the listing fail.
 
         firstresult: stops at the first non-None result, which is the backend's.
         """

@@ -101,21 +101,6 @@ class Parsed:
     dropped: int = 0
 
 
-def _split(data: bytes) -> list[tuple[int, int]]:
-    """(start, end) of every line, end excluding the newline; the last may lack one."""
-    spans = []
-    start = 0
-    size = len(data)
-    while start < size:
-        nl = data.find(b"\n", start)
-        if nl < 0:
-            spans.append((start, size))
-            break
-        spans.append((start, nl))
-        start = nl + 1
-    return spans
-
-
 def _apply_meta(record: SessionRecord, meta: Mapping[str, Any], out: Parsed) -> None:
     md = meta.get(META)
     if md is None:
@@ -156,16 +141,25 @@ def decode(data: bytes, key: str, *, mtime: datetime | None = None) -> Parsed:
     typed: list[Any] = []
     last_meta: dict[str, Any] | None = None
     meta_end = 0
-    for number, (start, end) in enumerate(_split(data), 1):
-        raw = data[start:end]
-        complete = end < len(data)  # followed by a newline
-        if not raw.strip():
+    before_meta = 0  # message lines before the last metadata line
+    size = len(data)
+    fast = jsonlib.loads_for(data)
+    end = -1  # where the previous line's newline is
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        start, end = end + 1, end + 1 + len(raw)
+        if not raw:
             continue
         try:
-            value = jsonlib.loads(raw)
+            value = fast(raw)
         except jsonlib.DecodeErrors:
-            value = _INVALID
+            try:
+                value = jsonlib.loads(raw)  # NaN, lone surrogates: the standard library's way
+            except jsonlib.DecodeErrors:
+                value = _INVALID
+        complete = end < size  # followed by a newline
         if type(value) is not dict:
+            if not raw.strip():
+                continue
             if not complete:
                 out.notices.append(f"line {number}: truncated final line ({end - start} bytes)")
             else:
@@ -174,13 +168,18 @@ def decode(data: bytes, key: str, *, mtime: datetime | None = None) -> Parsed:
             out.dropped += 1
             continue
         stop = end + 1 if complete else end
-        if value.get("_type") == META:
+        kind = value.get("_type")
+        if kind is None:  # the common case first: a message
+            messages.append(value)
+            ends.append(stop)
+        elif kind == META:
             if last_meta is not None:
                 out.waste += out.last_meta_size
             last_meta = value
             meta_end = stop
+            before_meta = len(messages)
             out.last_meta_size = stop - start
-        elif isinstance(value.get("_type"), str):
+        elif isinstance(kind, str):
             typed.append(value)
         else:
             messages.append(value)
@@ -197,8 +196,13 @@ def decode(data: bytes, key: str, *, mtime: datetime | None = None) -> Parsed:
     if count is None:  # written by nanobot: everything counts; append only after a rewrite
         out.committed_end = max([meta_end, *ends[-1:]])
         return out
-    if count > len(messages):
-        out.problems.append(f"metadata commits {count} messages but the file holds {len(messages)}")
+    # Committed: the messages before an appended commit record, or the first ``count``
+    # after a leading one (a full rewrite). Anything else means lines were added or lost.
+    if count > len(messages) or before_meta not in (count, 0):
+        out.problems.append(
+            f"metadata commits {count} messages but the file holds {len(messages)} "
+            f"({before_meta} before the last commit record)"
+        )
         out.committed_end = len(data)
         return out
     if count < len(messages):

@@ -10,6 +10,7 @@ stored bytes and the errors for unserialisable values identical with or without 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from nanosession.errors import SerializationError
@@ -43,6 +44,18 @@ def loads(data: bytes | str) -> Any:
         except orjson.JSONDecodeError:
             pass
     return json.loads(data)
+
+
+def loads_for(data: bytes) -> Callable[[bytes], Any]:
+    """A ``loads`` for the documents inside ``data`` (say, the lines of a file).
+
+    One scan of the whole buffer replaces one per document: when it holds no 19-digit run,
+    no document in it does, and orjson may read each directly. A document it rejects
+    raises, and the caller retries it with ``loads``.
+    """
+    if orjson is not None and not _may_hold_big_int(data):
+        return orjson.loads  # type: ignore[no-any-return]
+    return loads
 
 
 def dumps(obj: Any) -> bytes:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from nanosession_local.backend import LocalBackend
+from nanosession_local.index import INDEX_NAME, MIN_ENTRIES
 
 from nanosession import (
     ConflictError,
     CorruptSessionError,
+    SessionInfo,
     SessionNotFoundError,
     SessionRecord,
     Store,
@@ -31,7 +35,7 @@ def store(tmp_path: Path) -> Store:
 
 
 def files(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir())
+    return sorted(p.name for p in root.iterdir() if p.name != INDEX_NAME)
 
 
 @pytest.mark.parametrize("release", ["nanobot-v0.2.0", "nanobot-v0.3.5"])
@@ -198,3 +202,83 @@ def test_orphaned_temp_files_of_dead_processes_are_removed(tmp_path: Path) -> No
     mine.write_bytes(b"in flight")
     open_store(str(tmp_path))
     assert not orphan.exists() and mine.exists()
+
+
+def _session(key: str, day: int) -> SessionRecord:
+    stamp = datetime(2026, 3, day, 12, 0)
+    return SessionRecord(key, [{"role": "user", "content": f"on day {day}"}],
+                         created_at=stamp, updated_at=stamp)
+
+
+def test_detailed_listing_orders_by_stored_updated_at_across_all_files(
+    store: Store, tmp_path: Path
+) -> None:
+    for day, key in enumerate(["old", "mid", "new"], 1):
+        store.save(_session(key, day))
+    for seconds, key in enumerate(["new", "mid", "old"]):  # a bulk copy reversed the mtimes
+        os.utime(store.backend.path(key), (1_000_000 + seconds,) * 2)  # type: ignore[attr-defined]
+    assert [i.key for i in store.list(limit=1)] == ["new"]
+    assert [i.key for i in store.list()] == ["new", "mid", "old"]
+    assert [i.key for i in store.list(limit=2, prefix="")] == ["new", "mid"]
+    # Without details the storage's modification time orders the entries.
+    assert [i.key for i in store.list(details=False, limit=1)] == ["old"]
+
+
+def _fields(infos: list[SessionInfo]) -> list[tuple[object, ...]]:
+    return [(i.key, i.updated_at, i.created_at, i.title, i.preview, i.message_count, i.size,
+             i.location, i.error) for i in infos]
+
+
+def test_a_fresh_store_lists_from_the_index_and_never_from_a_stale_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(str(tmp_path))
+    for i in range(MIN_ENTRIES):
+        store.save(_session(f"s{i}", 1 + i % 28))
+    first = store.list()
+    assert (tmp_path / INDEX_NAME).is_file()
+    reads: list[str] = []
+    real = LocalBackend._read_info
+
+    def counted(self: LocalBackend, path: str, key: str, st: os.stat_result) -> SessionInfo:
+        reads.append(key)
+        return real(self, path, key, st)
+
+    monkeypatch.setattr(LocalBackend, "_read_info", counted)
+    assert _fields(open_store(str(tmp_path)).list()) == _fields(first) and reads == []
+    rec = store.load("s5")
+    rec.messages.append({"role": "assistant", "content": "later"})
+    rec.updated_at = datetime(2026, 4, 1)
+    store.save(rec, mode=Update(rec.version))  # an append: same inode, new size
+    listed = open_store(str(tmp_path)).list()
+    assert reads == ["s5"]  # only the changed file was read again
+    assert listed[0].key == "s5" and listed[0].message_count == 2
+    assert store.list(limit=1)[0].key == "s5"
+
+
+def test_a_corrupt_or_foreign_index_is_ignored_and_rebuilt(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path))
+    for i in range(MIN_ENTRIES):
+        store.save(_session(f"s{i}", 1 + i % 28))
+    expected = _fields(store.list())
+    index = tmp_path / INDEX_NAME
+    rows = json.loads(index.read_bytes())["entries"]
+    bad_keys = {name: [*row[:4], 42, *row[5:]] for name, row in rows.items()}
+    bad_times = {name: [*row[:5], "", *row[6:]] for name, row in rows.items()}
+    for damaged in (b"\x00{not json", b"[1, 2]", *(  # stamps match, the rest is wrong
+            json.dumps({"format": 1, "entries": bad}) for bad in (bad_keys, bad_times))):
+        index.write_bytes(damaged if isinstance(damaged, bytes) else damaged.encode())
+        assert _fields(open_store(str(tmp_path)).list()) == expected
+        assert json.loads(index.read_bytes())["format"] == 1  # rewritten whole
+        assert _fields(open_store(str(tmp_path)).list()) == expected
+
+
+def test_the_index_file_goes_when_few_sessions_remain(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path))
+    for i in range(MIN_ENTRIES):
+        store.save(_session(f"s{i}", 1))
+    store.list()
+    assert (tmp_path / INDEX_NAME).is_file()
+    store.delete("s0")
+    assert not (tmp_path / INDEX_NAME).exists()
+    assert len(store.list()) == MIN_ENTRIES - 1 and not (tmp_path / INDEX_NAME).exists()
