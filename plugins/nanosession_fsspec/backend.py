@@ -431,7 +431,10 @@ class FsspecBackend:
                                error=f"unreadable: {type(exc).__name__}")
         if not isinstance(size, int):
             size = len(head)
-        return jsonl.info(key, head, tail, whole=whole, size=size, mtime=mtime, location=path)
+        info = jsonl.info(key, head, tail, whole=whole, size=size, mtime=mtime, location=path)
+        if info.error and not whole:  # a metadata line longer than the window (huge key)
+            return self._describe(key, {**entry, "size": None})
+        return info
 
 
 _MTIME_FIELDS = ("mtime", "LastModified", "last_modified", "modified", "modify", "updated",

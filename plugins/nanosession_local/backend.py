@@ -406,19 +406,25 @@ class LocalBackend:
         return self._index.describe(entry.name, entry.path, key, st)
 
     def _read_info(self, path: str, key: str, st: os.stat_result) -> SessionInfo:
-        try:
-            with open(path, "rb") as f:
-                whole = st.st_size <= HEAD + TAIL
-                head = f.read(HEAD + TAIL if whole else HEAD)
-                tail = b""
-                if not whole:
-                    f.seek(st.st_size - TAIL)
-                    tail = f.read(TAIL)
-        except OSError as exc:
-            return SessionInfo(key=key, updated_at=_mtime(st), location=path,
-                               error=f"unreadable: {exc.strerror}")
-        return jsonl.info(key, head, tail, whole=whole, size=st.st_size, mtime=_mtime(st),
-                          location=path)
+        """A listing entry from the file's head and tail; the whole file only when its
+        metadata line is longer than the window (a key of tens of KiB)."""
+        whole = st.st_size <= HEAD + TAIL
+        while True:
+            try:
+                with open(path, "rb") as f:
+                    head = f.read() if whole else f.read(HEAD)
+                    tail = b""
+                    if not whole:
+                        f.seek(st.st_size - TAIL)
+                        tail = f.read(TAIL)
+            except OSError as exc:
+                return SessionInfo(key=key, updated_at=_mtime(st), location=path,
+                                   error=f"unreadable: {exc.strerror}")
+            info = jsonl.info(key, head, tail, whole=whole, size=st.st_size,
+                              mtime=_mtime(st), location=path)
+            if whole or not info.error:
+                return info
+            whole = True
 
 
 _by_rank = itemgetter(0, 1)
