@@ -144,12 +144,15 @@ class StorageSpecs:
             entry for this (a head and a tail, not the whole session) and may fetch in
             parallel; without ``details`` they should answer from cheap metadata only
             (directory entries, object listings).
-        :return: ``SessionInfo`` entries, newest first. With ``details`` they are ordered
-            by the ``updated_at`` stored in each session, across all matching sessions,
-            before ``limit`` picks the first ones; without ``details`` by the storage's
-            modification time (file mtime, object ``LastModified``), which is also their
-            ``updated_at`` then. A corrupt session appears with ``error`` set; it never
-            makes the listing fail.
+        :return: ``SessionInfo`` entries, newest first. Without ``details``, ordered by the
+            storage's modification time (file mtime, object ``LastModified``), which is
+            also their ``updated_at`` then. With ``details``, ordered by the
+            ``updated_at`` stored in each session. A backend that can describe every
+            entry cheaply (the local backend, from its stat-validated index) orders all
+            matching sessions that way before ``limit`` picks the first ones; a backend
+            for which that would mean a read per session (S3, fsspec) may let ``limit``
+            pick the newest by modification time first and then order those. A corrupt
+            session appears with ``error`` set; it never makes the listing fail.
 
         firstresult: stops at the first non-None result, which is the backend's.
         """
