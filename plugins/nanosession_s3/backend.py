@@ -26,6 +26,7 @@ from nanosession.errors import (
     ConflictError,
     NanosessionError,
     SessionNotFoundError,
+    StorageError,
 )
 from nanosession.keys import SUFFIX, key_from_name, storage_name
 from nanosession.record import (
@@ -213,6 +214,11 @@ class S3Backend:
                         landed = self._landed(name, write_id)
                         if landed is not None:
                             return landed
+                        if _retried(exc):  # an earlier attempt may have landed, then lost
+                            raise StorageError(  # its reply and been saved over meanwhile
+                                f"save of {key[:80]!r}: outcome unknown (a retried conditional "
+                                "PUT failed its condition); reload and check before re-applying"
+                            ) from exc
                     elif attempt == 1 and self._etag(name) == expected:
                         continue  # a racing conditional write (409) did not land: retry once
                 break
@@ -378,3 +384,8 @@ def _conflict(key: str, expected: str | None) -> ConflictError:
 def _newest_first(info: SessionInfo) -> float:
     stamp = info.updated_at
     return -stamp.timestamp() if stamp is not None else float("inf")
+
+
+def _retried(exc: ClientError) -> bool:
+    """Whether botocore sent the request more than once before this error came back."""
+    return bool(exc.response.get("ResponseMetadata", {}).get("RetryAttempts"))
