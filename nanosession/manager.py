@@ -170,15 +170,7 @@ class SessionManager:
     def read_session_file(self, key: str) -> dict[str, Any] | None:
         """The stored session as plain data, read fresh and not cached; ``None`` if absent."""
         record = self.store.get(key)
-        if record is None:
-            return None
-        return {
-            "key": record.key,
-            "created_at": record.created_at.isoformat(),
-            "updated_at": record.updated_at.isoformat(),
-            "metadata": record.metadata,
-            "messages": list(record.messages),
-        }
+        return None if record is None else record.as_dict()
 
     def list_sessions(self) -> list[dict[str, Any]]:
         """Every stored session, newest ``updated_at`` first, as nanobot lists them."""

@@ -33,6 +33,18 @@ class SessionRecord:
     extra: dict[str, Any] = field(default_factory=dict)
     version: str | None = None
 
+    def as_dict(self, *, messages: bool = True) -> dict[str, Any]:
+        """Plain data in nanobot's ``read_session_file`` shape (timestamps as ISO text)."""
+        data: dict[str, Any] = {
+            "key": self.key,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "metadata": self.metadata,
+        }
+        if messages:
+            data["messages"] = list(self.messages)
+        return data
+
 
 @dataclass(frozen=True)
 class SessionInfo:

@@ -179,27 +179,12 @@ class NanobotSessionStore:
     def read(self, key: str) -> SessionPayload | None:
         """The stored session as plain data (not tracked, not cached)."""
         record = self._get(key)
-        if record is None:
-            return None
-        return {
-            "key": record.key,
-            "created_at": record.created_at.isoformat(),
-            "updated_at": record.updated_at.isoformat(),
-            "metadata": record.metadata,
-            "messages": list(record.messages),
-        }
+        return None if record is None else record.as_dict()  # type: ignore[return-value]
 
     def read_metadata(self, key: str) -> SessionMetadataPayload | None:
         """The stored session's key, timestamps and metadata."""
         record = self._get(key)
-        if record is None:
-            return None
-        return {
-            "key": record.key,
-            "created_at": record.created_at.isoformat(),
-            "updated_at": record.updated_at.isoformat(),
-            "metadata": record.metadata,
-        }
+        return None if record is None else record.as_dict(messages=False)  # type: ignore[return-value]
 
     def update_metadata(self, key: str, updates: dict[str, Any], *, fsync: bool = False) -> bool:
         """Merge ``updates`` into the stored metadata (compare-and-swap, retried on races).

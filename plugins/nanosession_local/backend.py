@@ -25,7 +25,6 @@ from nanosession import hookimpl, jsonl
 from nanosession.errors import (
     ConfigurationError,
     ConflictError,
-    CorruptSessionError,
     InvalidURLError,
     SessionNotFoundError,
     StorageError,
@@ -178,16 +177,7 @@ class LocalBackend:
                 return None
             found = old[1:]
         parsed, st = found
-        if parsed.record.key != key:
-            parsed.problems.append(f"file holds session {parsed.record.key[:80]!r}")
-        if parsed.problems:
-            raise CorruptSessionError(key, parsed.problems)
-        for notice in parsed.notices:
-            logger.debug("session {}: {}", key[:80], notice)
-        record = parsed.record
-        record.key = key
-        record.version = _token(st, parsed, legacy=legacy).encode()
-        return record
+        return jsonl.loaded(parsed, key, _token(st, parsed, legacy=legacy).encode())
 
     @hookimpl
     def nanosession_save(
