@@ -148,6 +148,22 @@ class ConformanceBase:
             pytest.skip(f"{type(self).__name__} does not implement {method.__name__}")
 
 
+def same_record(got: SessionRecord, want: SessionRecord) -> bool:
+    """Whether ``got`` holds exactly what ``want`` held (no assertion, so no costly diff)."""
+    return (
+        got.key == want.key
+        and list(got.messages) == list(want.messages)
+        and got.metadata == want.metadata
+        and got.last_consolidated == want.last_consolidated
+        and all(
+            getattr(got, n) == getattr(want, n)
+            and getattr(got, n).utcoffset() == getattr(want, n).utcoffset()
+            for n in ("created_at", "updated_at")
+        )
+        and all(got.extra.get(k) == v for k, v in want.extra.items())
+    )
+
+
 def assert_same_record(got: SessionRecord, want: SessionRecord) -> None:
     """``got`` holds exactly what ``want`` held: key, messages, metadata, times, extras."""
     assert got.key == want.key

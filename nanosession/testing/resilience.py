@@ -13,7 +13,12 @@ from nanosession.errors import ConflictError, NanosessionError, SerializationErr
 from nanosession.hookspecs import hookimpl
 from nanosession.record import Message, PutMode, SessionRecord, Update
 from nanosession.store import Store
-from nanosession.testing.base import ConformanceBase, assert_same_record, requires
+from nanosession.testing.base import (
+    ConformanceBase,
+    assert_same_record,
+    requires,
+    same_record,
+)
 from nanosession.testing.sessions import T0, conversation, message
 
 WRITERS = 4
@@ -94,14 +99,13 @@ class CrashAround:
 
 
 def _same_as_one_of(got: SessionRecord, candidates: Sequence[SessionRecord]) -> None:
-    """Fail unless ``got`` equals one of ``candidates`` (anything else is a mixed state)."""
-    for candidate in candidates:
-        try:
-            assert_same_record(got, candidate)
-        except AssertionError:
-            continue
-        return
-    pytest.fail("the stored session is neither the old nor any new state")
+    """Fail unless ``got`` equals one of ``candidates`` (anything else is a mixed state).
+
+    Compared without ``assert``: a failed assert on a megabyte session makes pytest build
+    a diff that takes minutes, and here a mismatch with all but one candidate is normal.
+    """
+    if not any(same_record(got, candidate) for candidate in candidates):
+        pytest.fail("the stored session is neither the old nor any new state")
 
 
 class ResilienceTests(ConformanceBase):
