@@ -16,6 +16,7 @@ import copy
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -23,13 +24,19 @@ from loguru import logger
 
 from nanosession.errors import (
     ConfigurationError,
-    CorruptSessionError,
     NanosessionError,
     SerializationError,
     StorageError,
 )
 from nanosession.keys import validate_key
-from nanosession.manager import OnCorrupt, listing_entry, session_from_record
+from nanosession.manager import (
+    OnCorrupt,
+    listing_entry,
+    load_or_repair,
+    record_of,
+    remember,
+    session_from_record,
+)
 from nanosession.record import (
     Capabilities,
     PutMode,
@@ -282,14 +289,8 @@ class _SaveJob:
             metadata = copy.deepcopy(s.metadata)
         except Exception as exc:  # what cannot be copied cannot be JSON either
             raise SerializationError(f"session metadata cannot be copied: {exc}") from None
-        record = SessionRecord(
-            key=s.key,
-            messages=list(log),
-            metadata=metadata,
-            created_at=s.created_at,
-            updated_at=s.updated_at,
-            last_consolidated=s.last_consolidated,
-            extra=dict(self.extra),
+        record = replace(
+            record_of(s, dict(self.extra)), messages=list(log), metadata=metadata
         )
         unchanged = log.unchanged_prefix(self.tag)
         mode: PutMode = Update(self.tag) if self.tag else "create"
@@ -442,29 +443,10 @@ class AsyncSessionManager:
     # -- internals --------------------------------------------------------------------
     def _read(self, key: str) -> tuple[Session, dict[str, Any]]:
         """In a thread: the stored session (repaired if asked) or a new one."""
-        store = self.store.store
-        try:
-            record = store.get(key)
-        except CorruptSessionError as exc:
-            if self.on_corrupt != "repair" or type(exc) is not CorruptSessionError:
-                raise
-            report = store.repair(key)
-            logger.warning(
-                "session {} was corrupt ({}); repaired keeping {} messages, original at {}",
-                key[:80], "; ".join(report.problems[:3]), report.messages_kept, report.backup,
-            )
-            record = store.get(key)
+        record = load_or_repair(self.store.store, key, self.on_corrupt)
         if record is None:
             return Session(key=key), {}
         return session_from_record(record), record.extra
 
     def _remember(self, key: str, session: Session) -> None:
-        self._cache[key] = session
-        self._cache.move_to_end(key)
-        excess = len(self._cache) - self.cache_size
-        for old_key in list(self._cache)[: max(excess, 0)]:
-            log = self._cache[old_key].messages
-            if log.dirty or len(log) != log.saved_count:
-                continue  # unsaved messages stay cached so flush_all still sees them
-            del self._cache[old_key]
-            self._extra.pop(old_key, None)
+        remember(self._cache, self._extra, key, session, self.cache_size)

@@ -36,6 +36,54 @@ def session_from_record(record: SessionRecord) -> Session:
     return session
 
 
+def record_of(session: Session, extra: dict[str, Any]) -> SessionRecord:
+    """The record that stores ``session`` (its message log itself, not a copy)."""
+    return SessionRecord(
+        key=session.key,
+        messages=session.messages,
+        metadata=session.metadata,
+        created_at=session.created_at,
+        updated_at=session.updated_at,
+        last_consolidated=session.last_consolidated,
+        extra=extra,
+    )
+
+
+def load_or_repair(store: Store, key: str, on_corrupt: OnCorrupt) -> SessionRecord | None:
+    """``store.get(key)``; a corrupt session is repaired first when ``on_corrupt`` says so
+    (data written through a missing wrapper is never "repaired": it is not corrupt)."""
+    try:
+        return store.get(key)
+    except CorruptSessionError as exc:
+        if on_corrupt != "repair" or type(exc) is not CorruptSessionError:
+            raise
+        report = store.repair(key)
+        logger.warning(
+            "session {} was corrupt ({}); repaired keeping {} messages, original at {}",
+            key[:80], "; ".join(report.problems[:3]), report.messages_kept, report.backup,
+        )
+        return store.get(key)
+
+
+def remember(
+    cache: OrderedDict[str, Session],
+    extras: dict[str, dict[str, Any]],
+    key: str,
+    session: Session,
+    size: int,
+) -> None:
+    """Cache ``session`` as most recent and evict the oldest beyond ``size``, except those
+    with unsaved messages (so ``flush_all`` still sees them)."""
+    cache[key] = session
+    cache.move_to_end(key)
+    for old_key in list(cache)[: max(len(cache) - size, 0)]:
+        log = cache[old_key].messages
+        if log.dirty or len(log) != log.saved_count:
+            continue
+        del cache[old_key]
+        extras.pop(old_key, None)
+
+
 def listing_entry(info: SessionInfo) -> dict[str, Any]:
     """A listing entry in the shape nanobot's ``list_sessions`` returns."""
     return {
@@ -95,7 +143,7 @@ class SessionManager:
             if session is not None:
                 self._cache.move_to_end(key)
                 return session
-        record = self._load(key)
+        record = load_or_repair(self.store, key, self.on_corrupt)
         session = session_from_record(record) if record is not None else Session(key=key)
         with self._lock:
             cached = self._cache.get(key)
@@ -114,15 +162,7 @@ class SessionManager:
         """
         log = session.messages
         tag = log.saved_tag
-        record = SessionRecord(
-            key=session.key,
-            messages=log,
-            metadata=session.metadata,
-            created_at=session.created_at,
-            updated_at=session.updated_at,
-            last_consolidated=session.last_consolidated,
-            extra=self._extra.get(session.key, {}),
-        )
+        record = record_of(session, self._extra.get(session.key, {}))
         version = self.store.save(
             record,
             mode=Update(tag) if tag else "create",
@@ -189,27 +229,5 @@ class SessionManager:
         self.close()
 
     # -- internals --------------------------------------------------------------------
-    def _load(self, key: str) -> SessionRecord | None:
-        try:
-            return self.store.get(key)
-        except CorruptSessionError as exc:
-            if self.on_corrupt != "repair" or type(exc) is not CorruptSessionError:
-                raise
-            report = self.store.repair(key)
-            logger.warning(
-                "session {} was corrupt ({}); repaired keeping {} messages, original at {}",
-                key[:80], "; ".join(report.problems[:3]), report.messages_kept, report.backup,
-            )
-            return self.store.get(key)
-
     def _remember(self, key: str, session: Session) -> None:
-        self._cache[key] = session
-        self._cache.move_to_end(key)
-        excess = len(self._cache) - self.cache_size
-        for old_key in list(self._cache)[: max(excess, 0)]:
-            old = self._cache[old_key]
-            log = old.messages
-            if log.dirty or len(log) != log.saved_count:
-                continue  # unsaved messages stay cached so flush_all still sees them
-            del self._cache[old_key]
-            self._extra.pop(old_key, None)
+        remember(self._cache, self._extra, key, session, self.cache_size)
