@@ -76,7 +76,9 @@ def remember(
     with unsaved messages (so ``flush_all`` still sees them)."""
     cache[key] = session
     cache.move_to_end(key)
-    for old_key in list(cache)[: max(len(cache) - size, 0)]:
+    if len(cache) <= size:  # the common case on every save: no key list to build
+        return
+    for old_key in list(cache)[: len(cache) - size]:
         log = cache[old_key].messages
         if log.dirty or len(log) != log.saved_count:
             continue
