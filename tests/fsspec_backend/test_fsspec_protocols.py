@@ -159,6 +159,9 @@ def test_readers_never_see_half_a_session(
 
     reader = threading.Thread(target=read)
     reader.start()
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:  # the reader is really reading
+        time.sleep(0.01)
     try:
         for i in range(1, 9):
             store.save(records[i % 2], mode="overwrite")
