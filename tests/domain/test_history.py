@@ -264,6 +264,14 @@ def test_cleaning_strips_surrounding_whitespace() -> None:
     assert clean_assistant_text("  hi  \n\n") == "hi"
 
 
+@pytest.mark.parametrize("marker", ["", "\n[image: /tmp/a.png]"])
+def test_line_breaks_come_out_as_newlines_with_or_without_lines_to_drop(marker: str) -> None:
+    # nanobot splits on every line break Python knows and re-joins with "\n"; the path
+    # without breadcrumbs or echoes to drop must do the same.
+    text = f"one\r\ntwo\rthree\u2028four\x0cfive{marker}\n"
+    assert clean_assistant_text(text) == "one\ntwo\nthree\nfour\nfive"
+
+
 def test_only_assistant_text_is_cleaned() -> None:
     stamped = "[Message Time: 2026-11-24]\nhello"
     blocks = [{"type": "text", "text": stamped}]
