@@ -267,9 +267,10 @@ class _SaveJob:
     """One manager save: snapshot on the loop, write in a thread, bookkeeping on the loop.
 
     The snapshot is cheap (a shallow copy of the message list; the message dicts are
-    shared). Marking the log saved *before* the write makes any edit made while the write
-    runs set ``dirty``; such a session (or one that got new messages meanwhile) is
-    rewritten in full by its next save, so nothing changed during a write is ever lost.
+    shared, and restored ones are not adopted just to be written). Marking the log saved
+    *before* the write makes any edit made while the write runs set ``dirty``; such a
+    session (or one that got new messages meanwhile) is rewritten in full by its next
+    save, so nothing changed during a write is ever lost.
     """
 
     def __init__(self, store: Store, session: Session, extra: dict[str, Any], durable: bool):
@@ -290,7 +291,7 @@ class _SaveJob:
         except Exception as exc:  # what cannot be copied cannot be JSON either
             raise SerializationError(f"session metadata cannot be copied: {exc}") from None
         record = replace(
-            record_of(s, dict(self.extra)), messages=list(log), metadata=metadata
+            record_of(s, dict(self.extra)), messages=log.snapshot(), metadata=metadata
         )
         unchanged = log.unchanged_prefix(self.tag)
         mode: PutMode = Update(self.tag) if self.tag else "create"

@@ -84,7 +84,9 @@ class StorageSpecs:
 
         :param key: the session key (already validated: a non-empty string).
         :return: the ``SessionRecord`` with ``version`` set to the stored state's token,
-            or ``None`` when the session does not exist.
+            or ``None`` when the session does not exist. The record and its messages
+            belong to the caller: return fresh objects, never ones the backend keeps
+            (a manager holds the decoded messages as they are, without copying them).
         :raises CorruptSessionError: when the stored data cannot be read as a session
             (never return an empty record instead: that would lose data on next save).
 

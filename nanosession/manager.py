@@ -26,13 +26,12 @@ def session_from_record(record: SessionRecord) -> Session:
     """The domain object for a stored record, its messages marked saved at its version."""
     session = Session(
         key=record.key,
-        messages=list(record.messages),
         metadata=record.metadata,
         created_at=record.created_at,
         updated_at=record.updated_at,
         last_consolidated=record.last_consolidated,
     )
-    session.messages.mark_saved(record.version)
+    session.messages.restore(record.messages, record.version)
     return session
 
 

@@ -46,6 +46,19 @@ class RoundTripTests(ConformanceBase):
         store.save(loaded)  # default mode: Update(loaded.version)
         assert_same_record(store.load("k"), loaded)
 
+    def test_loaded_and_saved_messages_belong_to_the_caller(self, store: Store) -> None:
+        """A backend keeps no reference to what it was given or returned: managers hold
+        loaded messages as they are and edit them in place."""
+        record = SAMPLES["tool_calls"]("owned")
+        store.save(record)
+        record.messages[0]["content"] = "edited after save"  # type: ignore[index]
+        first = store.load("owned")
+        for loaded in first.messages:
+            loaded["content"] = "edited after load"  # type: ignore[index]
+            for call in loaded.get("tool_calls") or ():
+                call["function"]["arguments"] = "{}"
+        assert_same_record(store.load("owned"), SAMPLES["tool_calls"]("owned"))
+
     def test_durable_save_round_trips(self, store: Store) -> None:
         record = SessionRecord("durable", conversation(3), {"title": "d"}, T0, T0)
         store.save(record, durable=True)

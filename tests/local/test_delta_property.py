@@ -61,13 +61,16 @@ messages = st.fixed_dictionaries(
               "meta": json_values, "_channel_delivery": st.booleans()},
 )
 indexes = st.integers(min_value=0, max_value=10_000)
+access = st.sampled_from(["index", "negative", "slice", "reversed slice", "iteration",
+                          "reversed"])
 
 
 def state(session: Any) -> tuple[Any, ...]:
-    """Everything a save must persist, as plain data."""
+    """Everything a save must persist, as plain data (read without adopting anything, so
+    restored messages stay untracked until a rule hands them out)."""
     return (
         session.key,
-        copy.deepcopy(list(session.messages)),
+        copy.deepcopy(session.messages),
         copy.deepcopy(session.metadata),
         session.created_at,
         session.updated_at,
@@ -78,7 +81,7 @@ def state(session: Any) -> tuple[Any, ...]:
 def record_of(session: Any) -> SessionRecord:
     return SessionRecord(
         key=session.key,
-        messages=list(session.messages),
+        messages=copy.deepcopy(session.messages),
         metadata=session.metadata,
         created_at=session.created_at,
         updated_at=session.updated_at,
@@ -106,20 +109,35 @@ class DeltaSaves(RuleBasedStateMachine):
         extra = {k: v for k, v in message.items() if k not in ("role", "content")}
         self.session.add_message(message["role"], message["content"], **extra)
 
-    def _pick(self, i: int) -> Any:
-        """A message, preferably an already saved one: edits there must not be missed."""
+    def _pick(self, i: int, via: str = "index") -> Any:
+        """A message, preferably an already saved one: edits there must not be missed.
+
+        ``via`` is how it is reached: after a restart the saved messages are the loaded
+        ones, which the log hands out (and starts tracking) only on access.
+        """
         log = self.session.messages
-        return log[i % (min(log.saved_count, len(log)) or len(log))]
+        n = i % (min(log.saved_count, len(log)) or len(log))
+        if via == "negative":
+            return log[n - len(log)]
+        if via == "slice":
+            return log[n : n + 2][0]
+        if via == "reversed slice":
+            return log[::-1][len(log) - 1 - n]
+        if via == "iteration":
+            return next(m for k, m in enumerate(log) if k == n)
+        if via == "reversed":
+            return list(reversed(log))[len(log) - 1 - n]
+        return log[n]
 
     @precondition(lambda self: len(self.session.messages) > 0)
-    @rule(i=indexes, value=json_values)
-    def edit_top_level(self, i: int, value: Any) -> None:
-        self._pick(i)["content"] = value
+    @rule(i=indexes, value=json_values, via=access)
+    def edit_top_level(self, i: int, value: Any, via: str) -> None:
+        self._pick(i, via)["content"] = value
 
     @precondition(lambda self: len(self.session.messages) > 0)
-    @rule(i=indexes, value=json_values)
-    def edit_nested(self, i: int, value: Any) -> None:
-        message = self._pick(i)
+    @rule(i=indexes, value=json_values, via=access)
+    def edit_nested(self, i: int, value: Any, via: str) -> None:
+        message = self._pick(i, via)
         calls, meta = message.get("tool_calls"), message.get("meta")
         if isinstance(calls, list) and calls and isinstance(calls[0], dict):
             calls[0]["function"]["arguments"] = value  # a dict inside a list inside
