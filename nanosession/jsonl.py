@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 from loguru import logger
@@ -155,6 +156,53 @@ def decode(data: bytes, key: str, *, mtime: datetime | None = None) -> Parsed:
     """Decode a whole file. Never raises for bad content: it lands in ``problems``."""
     now = mtime or datetime.now()
     record = SessionRecord(key=key, created_at=now, updated_at=now)
+    parsed = jsonlib.parse_lines(data)
+    if parsed is not None:
+        out = _decode_usual(record, *parsed, size=len(data))
+        if out is not None:
+            return out
+    return _decode_lines(record, data)
+
+
+def _decode_usual(
+    record: SessionRecord, lines: list[bytes], values: list[Any], *, size: int
+) -> Parsed | None:
+    """The usual file, decoded without a loop over its lines: only message and metadata
+    objects, and a commit record that covers every message. ``None`` for anything else,
+    which ``_decode_lines`` then judges line by line (the same results, found slower).
+    """
+    if not values or set(map(type, values)) != {dict}:
+        return None
+    kinds = list(map(dict.get, values, repeat("_type")))
+    metas = kinds.count(META)
+    if not metas or kinds.count(None) + metas != len(kinds):
+        return None  # no commit record, typed lines or odd ``_type`` values
+    at = [kinds.index(META)]
+    for _ in range(metas - 1):
+        at.append(kinds.index(META, at[-1] + 1))
+    last = at[-1]
+    meta = values[last]
+    count = _offset(meta.get(COUNT))
+    messages = values[: at[0]]
+    for i, j in zip(at, [*at[1:], len(values)], strict=True):
+        messages += values[i + 1 : j]
+    before_meta = last - (metas - 1)
+    if count is not None and (count != len(messages) or before_meta not in (count, 0)):
+        return None  # lines lost, added or not committed: reported by the line decoder
+    # Every line ends in a newline and the last is a message or the commit record, so
+    # committed data ends with the file.
+    out = Parsed(record, committed_end=size,
+                 waste=sum(len(lines[i]) + 1 for i in at[:-1]),
+                 last_meta_size=len(lines[last]) + 1)
+    record.messages = messages
+    _apply_meta(record, meta, out)
+    if count is not None:
+        out.count = count
+    return out
+
+
+def _decode_lines(record: SessionRecord, data: bytes) -> Parsed:
+    """``decode`` one line at a time: each damaged line gets its own verdict."""
     out = Parsed(record)
     messages: list[Any] = []
     ends: list[int] = []  # where each message line ends, newline included

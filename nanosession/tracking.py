@@ -16,22 +16,28 @@ from __future__ import annotations
 
 import copy
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any, SupportsIndex
 
 
 class _Cell:
-    """Shared by the messages adopted between two saves and everything nested in them."""
+    """Shared by the messages adopted between two saves and everything nested in them.
+
+    It refers to its log weakly: log, messages and cell would otherwise form a cycle, and
+    a dropped session would wait for the cycle collector (which then runs in the middle
+    of whatever allocates next, such as the load of the next session).
+    """
 
     __slots__ = ("log", "saved")
 
-    def __init__(self, log: MessageLog | None) -> None:
-        self.log = log
+    def __init__(self, log: MessageLog) -> None:
+        self.log = weakref.ref(log)
         self.saved = False
 
     def changed(self) -> None:
-        if self.saved and self.log is not None:
-            self.log._dirty = True
+        if self.saved and (log := self.log()) is not None:
+            log._dirty = True
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -218,7 +224,7 @@ class MessageLog(list):
     session then costs no copy of messages the agent never looks at.
     """
 
-    __slots__ = ("_cell", "_dirty", "_saved", "_stored", "_tag")
+    __slots__ = ("__weakref__", "_cell", "_dirty", "_saved", "_stored", "_tag")
 
     def __init__(self, messages: Iterable[Any] = ()) -> None:
         super().__init__()

@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nanosession import jsonl, jsonlib
 from nanosession.errors import SerializationError
@@ -129,3 +132,51 @@ def test_dumps_rejects_cycles_with_a_typed_error() -> None:
     cycle.append(cycle)
     with pytest.raises(SerializationError):
         jsonlib.dumps(cycle)
+
+
+_META = ('{"_type":"metadata","key":"k","created_at":"2026-01-01T00:00:00",'
+         '"updated_at":"2026-01-02T00:00:00","metadata":{"title":"t"},"last_consolidated":0')
+LINES = [
+    '{"role":"user","content":"hi ✓"}',
+    '{"role":"assistant","content":"","tool_calls":[{"id":"c1","function":{"name":"f"}}]}',
+    '{"role":"tool","content":"x","tool_call_id":"c1","_type":null}',
+    '{"n":123456789012345678901234567890}',
+    '{"x":NaN}',
+    '{"c":"\\ud800"}',
+    '{"_type":"provider_state","state":{}}',
+    '{"_type":7,"role":"user"}',
+    _META + "}",
+    _META + ',"message_count":0}',
+    _META + ',"message_count":1}',
+    _META + ',"message_count":2}',
+    _META + ',"message_count":-1}',
+    _META + ',"metadata":null}',
+    " " + _META + "}",
+    "",
+    "   ",
+    "42",
+    "[1,2]",
+    '{"role":"user","content":"cut',
+    "not json",
+]
+
+
+@given(picks=st.lists(st.sampled_from(LINES), max_size=12), end=st.sampled_from(["\n", ""]))
+@settings(max_examples=400, deadline=None)
+def test_whole_file_fast_path_decodes_exactly_like_the_line_by_line_one(
+    picks: list[str], end: str
+) -> None:
+    """``jsonl.decode`` takes a shortcut for well-formed files; it must never differ from
+    the per-line decoder, with orjson or without, whatever the file holds."""
+    data = ("\n".join(picks) + end).encode("utf-8", "surrogatepass")
+    saved = jsonlib.orjson
+    try:
+        for fast in ([saved] if HAS_ORJSON else []) + [None]:
+            jsonlib.orjson = fast
+            when = datetime(2026, 1, 1)
+            got = jsonl.decode(data, "k", mtime=when)
+            want = jsonl._decode_lines(jsonl.SessionRecord("k", created_at=when,
+                                                           updated_at=when), data)
+            assert repr(got) == repr(want)
+    finally:
+        jsonlib.orjson = saved
