@@ -177,22 +177,45 @@ print((time.perf_counter() - started) * 1000, len(listed))
 """
 
 
-def _fresh_process_ms(directory: Path) -> tuple[float, int]:
+_NANOBOT_CHILD = """
+import sys, time
+from pathlib import Path
+from loguru import logger
+logger.remove()
+from nanobot.session.manager import SessionManager
+root = Path(sys.argv[1])
+manager = SessionManager(root / "workspace", sessions_root=root / "nanobot-sessions")
+started = time.perf_counter()
+listed = manager.list_sessions()
+print((time.perf_counter() - started) * 1000, len(listed))
+"""
+
+
+def _fresh_process_ms(script: str, where: Path) -> tuple[float, int]:
     """One listing in a new interpreter, timed inside it (startup and store opening excluded)."""
-    done = subprocess.run([sys.executable, "-c", _CHILD, str(directory)], check=True,
+    done = subprocess.run([sys.executable, "-c", script, str(where)], check=True,
                           capture_output=True, text=True)
     ms, count = done.stdout.split()
     return float(ms), int(count)
 
 
+def _touch_one(manager: Any, keys: list[str], rng: random.Random) -> None:
+    """Another writer appends a message to one random session (as agents do between two
+    listings), so the next listing sees exactly one changed file."""
+    session = manager.get_or_create(rng.choice(keys))
+    systems.add(session, {"role": "user", "content": f"again {rng.random()}"})
+    manager.save(session)
+
+
 def listing(root: Path, sessions: int, per_session: int, repeat: int) -> dict[str, Any]:
     """Median ``list_sessions`` time over ``sessions`` stored sessions, both systems.
 
-    nanosession is measured four ways: ``first``, the first listing ever of the directory
+    nanosession is measured five ways: ``first``, the first listing ever of the directory
     (every file's head and tail read, the index file written; one sample); ``process``, a
-    new process (the index file read, every file stat-checked); ``cold``, a store opened
-    anew in this process; and ``warm``, one long-lived store, as an agent's
-    once-a-second listing runs.
+    new process (the index file read, every file stat-checked), against nanobot in a new
+    process too; ``cold``, a store opened anew in this process; ``warm``, one long-lived
+    store, as an agent's once-a-second listing runs; and ``one_changed``, that store
+    listing right after another writer appended to one session (timed alone).
     """
     nanobot = systems.nanobot_manager(root / "nanobot")
     directory = Path(nanobot.sessions_dir)
@@ -216,9 +239,21 @@ def listing(root: Path, sessions: int, per_session: int, repeat: int) -> dict[st
         for name, fn in variants.items():
             samples[name].append(timed(fn))
     out.update({name: median_ms(v) for name, v in samples.items()})
-    children = [_fresh_process_ms(directory) for _ in range(repeat)]
-    out["nanosession_process"] = sorted(ms for ms, _ in children)[len(children) // 2]
-    out["process_listed_all"] = all(count == sessions for _, count in children)
+    writer = systems.nanosession_manager(directory)
+    keys = sorted(entry["key"] for entry in results["nanobot"])
+    rng = random.Random(6)
+    changed = []
+    for _ in range(repeat):
+        _touch_one(writer, keys, rng)
+        changed.append(timed(warm.list_sessions))
+    out["nanosession_one_changed"] = median_ms(changed)
+    mine, theirs = [], []
+    for _ in range(repeat):
+        mine.append(_fresh_process_ms(_CHILD, directory))
+        theirs.append(_fresh_process_ms(_NANOBOT_CHILD, root / "nanobot"))
+    out["nanosession_process"] = sorted(ms for ms, _ in mine)[len(mine) // 2]
+    out["nanobot_process"] = sorted(ms for ms, _ in theirs)[len(theirs) // 2]
+    out["process_listed_all"] = all(count == sessions for _, count in mine + theirs)
     # The floor for a listing that cannot go stale: one stat() per session file.
     out["stat_floor"] = median_ms(
         [timed(lambda: [e.stat() for e in os.scandir(directory)]) for _ in range(repeat)]

@@ -72,9 +72,14 @@ def rows(results: dict[str, Any]) -> list[Row]:
         n = f"{listing['sessions']:,} x {listing['messages_each']}"
         out.append(_speedup(f"list_sessions {n} msgs (long-lived store)", "ms",
                             listing["nanobot"], listing["nanosession"], 10.0))
+        if "nanosession_one_changed" in listing:
+            out.append(_speedup(f"list_sessions {n} msgs (long-lived, 1 session changed)",
+                                "ms", listing["nanobot"], listing["nanosession_one_changed"],
+                                10.0))
         if "nanosession_process" in listing:
-            out.append(_speedup(f"list_sessions {n} msgs (new process, index file)", "ms",
-                                listing["nanobot"], listing["nanosession_process"], 10.0))
+            out.append(_speedup(f"list_sessions {n} msgs (new process, both; index file)",
+                                "ms", listing.get("nanobot_process", listing["nanobot"]),
+                                listing["nanosession_process"], 10.0))
         out.append(_speedup(f"list_sessions {n} msgs (store reopened in-process)", "ms",
                             listing["nanobot"], listing["nanosession_cold"]))
         if "nanosession_first" in listing:

@@ -30,8 +30,8 @@ from nanosession.errors import (
 )
 from nanosession.keys import validate_key
 from nanosession.manager import (
+    ListingEntries,
     OnCorrupt,
-    listing_entry,
     load_or_repair,
     record_of,
     remember,
@@ -333,6 +333,7 @@ class AsyncSessionManager:
         self.on_corrupt = on_corrupt
         self._cache: OrderedDict[str, Session] = OrderedDict()
         self._extra: dict[str, dict[str, Any]] = {}
+        self._entries = ListingEntries()
 
     @classmethod
     def from_url(
@@ -427,7 +428,7 @@ class AsyncSessionManager:
 
     async def list_sessions(self) -> list[dict[str, Any]]:
         """Every stored session, newest ``updated_at`` first, as nanobot lists them."""
-        return [listing_entry(info) for info in await self.store.list(details=True)]
+        return self._entries(await self.store.list(details=True))
 
     # -- lifecycle ---------------------------------------------------------------------
     async def aclose(self) -> None:

@@ -97,6 +97,32 @@ def listing_entry(info: SessionInfo) -> dict[str, Any]:
     }
 
 
+class ListingEntries:
+    """``listing_entry`` for a whole listing, remembering what it built.
+
+    Backends that keep their listing between calls return the same ``SessionInfo``
+    objects for unchanged sessions, so the entry built for each is kept (by identity) and
+    only copied: callers still get new dicts, and an agent listing 10,000 sessions once a
+    second does not format 20,000 timestamps every time.
+    """
+
+    def __init__(self) -> None:
+        self._built: dict[int, tuple[SessionInfo, dict[str, Any]]] = {}
+
+    def __call__(self, infos: list[SessionInfo]) -> list[dict[str, Any]]:
+        built = self._built
+        kept: dict[int, tuple[SessionInfo, dict[str, Any]]] = {}
+        out = []
+        for info in infos:
+            hit = built.get(id(info))
+            if hit is None or hit[0] is not info:  # ids are reused once an object is gone
+                hit = (info, listing_entry(info))
+            kept[id(info)] = hit
+            out.append(hit[1].copy())
+        self._built = kept  # one assignment: concurrent listings each see a whole cache
+        return out
+
+
 class SessionManager:
     """Sessions by key, cached (bounded LRU) and saved through a ``Store``.
 
@@ -122,6 +148,7 @@ class SessionManager:
         self._cache: OrderedDict[str, Session] = OrderedDict()
         self._extra: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
+        self._entries = ListingEntries()
 
     @classmethod
     def from_url(
@@ -215,7 +242,7 @@ class SessionManager:
 
     def list_sessions(self) -> list[dict[str, Any]]:
         """Every stored session, newest ``updated_at`` first, as nanobot lists them."""
-        return [listing_entry(info) for info in self.store.list(details=True)]
+        return self._entries(self.store.list(details=True))
 
     # -- lifecycle ------------------------------------------------------------------
     def close(self) -> None:

@@ -28,17 +28,22 @@ from nanosession.record import SessionInfo
 from nanosession_local import files
 
 INDEX_NAME = ".nanosession-index"
-FORMAT = 1
+FORMAT = 2
 MIN_ENTRIES = 64  # below this, reading every head and tail takes milliseconds: no file
-Stamp = tuple[int, int, int, int]
-Described = tuple[float, SessionInfo]  # (sort rank: minus the updated_at timestamp, entry)
-ROW = 11  # stamp (4 fields), then the SessionInfo fields a listing cannot take from stat
+Stamp = tuple[int, int, int, int]  # st_ino, st_size, st_mtime_ns, st_ctime_ns
+Described = tuple[float, SessionInfo, "str | None"]
+"""(sort rank: minus the stored updated_at timestamp, listing entry, the key the file's name
+encodes or ``None`` when only the file knows it)."""
+Read = Callable[[str, Stamp], tuple[SessionInfo, "str | None"]]
+"""``read(name, stamp)``: the entry from the file itself, and the key its name encodes."""
+ROW = 13  # stamp (4 fields), the SessionInfo fields stat cannot give, rank, the name's key
 # Rows are tuples: the garbage collector stops tracking tuples of plain values, so 10,000
 # remembered rows do not slow every later collection in the process (lists would).
 Row = tuple[Any, ...]
 
 
-def _rank(info: SessionInfo) -> float:
+def rank_of(info: SessionInfo) -> float:
+    """Sort rank: minus the stored updated_at as a timestamp (no time sorts last)."""
     stamp = info.updated_at
     return -stamp.timestamp() if stamp is not None else float("inf")
 
@@ -47,20 +52,24 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _row(stamp: Stamp, info: SessionInfo) -> Row:
+def _row(stamp: Stamp, described: Described) -> Row:
+    rank, info, named = described
     return (*stamp, info.key, _iso(info.updated_at), _iso(info.created_at), info.title,
-            info.preview, info.message_count, info.error)
+            info.preview, info.message_count, info.error, rank, named)
 
 
 def _from_row(row: Row, size: int, location: str) -> Described:
     """The entry a row stores, filled the way ``copy`` and ``pickle`` fill a ``SessionInfo``.
 
     The frozen dataclass ``__init__`` costs three times as much, which shows at 10,000
-    entries per listing; the fields are the same either way.
+    entries per listing; the fields are the same either way. The rank is stored too
+    (``datetime.timestamp()`` of a naive time asks the C library for the local offset),
+    and so is the key the name encodes (decoding and checking it costs more than the rest).
     """
-    _, _, _, _, key, updated, created, title, preview, count, error = row
+    _, _, _, _, key, updated, created, title, preview, count, error, rank, named = row
     if (type(key) is not str or type(title) not in _TEXT or type(preview) not in _TEXT
-            or type(error) not in _TEXT or type(count) not in _COUNT):
+            or type(error) not in _TEXT or type(count) not in _COUNT
+            or type(rank) is not float or type(named) not in _TEXT):
         raise TypeError("malformed index row")
     info = object.__new__(SessionInfo)
     info.__dict__.update(
@@ -68,7 +77,7 @@ def _from_row(row: Row, size: int, location: str) -> Described:
         preview=preview, message_count=count, size=size, version=None, location=location,
         error=error,
     )
-    return _rank(info), info
+    return rank, info, named
 
 
 _TEXT = (str, type(None))
@@ -83,54 +92,42 @@ def _time(value: str | None) -> datetime | None:
 class ListingIndex:
     """Listing entries by file name, valid while the file's stamp is unchanged."""
 
-    def __init__(self, root: Path, read: Callable[[str, str, os.stat_result], SessionInfo]) -> None:
-        """``read(path, key, stat)`` builds an entry from the file itself."""
+    def __init__(self, root: Path, read: Read) -> None:
+        """``read(name, stamp)`` builds an entry from the file itself."""
         self.path = root / INDEX_NAME
+        self._dir = os.path.join(root, "")  # what a file name is appended to for its path
         self._read = read
         self._rows: dict[str, Row] | None = None  # the persisted form, loaded lazily
-        self._live: dict[str, tuple[Stamp, Described]] = {}  # entries built in this process
         self._changed = False
         self._on_disk = False
 
-    def describe(self, name: str, location: str, key: str, st: os.stat_result) -> Described:
-        """The entry for the file ``name``, from memory, the index file, or the file."""
-        stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        live = self._live.get(name)
-        if live is not None and live[0] == stamp:
-            return live[1]
+    def describe(self, name: str, stamp: Stamp) -> Described:
+        """The entry for the file ``name``, from the index, else from the file itself."""
         rows = self._rows if self._rows is not None else self._load()
         row = rows.get(name)
         if row is not None and row[:4] == stamp:
             try:
-                described = _from_row(row, st.st_size, location)
+                return _from_row(row, stamp[1], self._dir + name)
             except (TypeError, ValueError):
                 pass
-            else:
-                self._live[name] = (stamp, described)
-                return described
-        info = self._read(location, key, st)
-        described = (_rank(info), info)
-        if (info.error or "").startswith("unreadable"):
-            return described  # a passing I/O error: ask again next time
-        self._live[name] = (stamp, described)
-        rows[name] = _row(stamp, info)
-        self._changed = True
+        info, named = self._read(name, stamp)
+        described = (rank_of(info), info, named)
+        if not (info.error or "").startswith("unreadable"):  # a passing I/O error: ask again
+            rows[name] = _row(stamp, described)
+            self._changed = True
         return described
 
     def retain(self, names: Collection[str]) -> None:
         """Forget files that are gone (``names``: every session file that exists)."""
         rows = self._load()
-        if len(rows) > len(names) or len(self._live) > len(names):
-            present = set(names)
-            gone = [name for name in rows if name not in present]
+        if len(rows) > len(names):
+            gone = [name for name in rows if name not in names]
             for name in gone:
                 del rows[name]
             self._changed = self._changed or bool(gone)
-            self._live = {n: v for n, v in self._live.items() if n in present}
 
     def forget(self, name: str) -> None:
         """Drop a deleted file's entry; the index file goes once too few entries remain."""
-        self._live.pop(name, None)
         rows = self._load()
         if rows.pop(name, None) is not None:
             self._changed = True
@@ -182,9 +179,10 @@ def _read(path: Path) -> dict[str, Row]:
     except (ValueError, RecursionError):
         doc = None
     rows = doc.get("entries") if isinstance(doc, dict) and doc.get("format") == FORMAT else None
-    if not isinstance(rows, dict) or not all(
-        type(row) is list and len(row) == ROW for row in rows.values()
-    ):
+    if not isinstance(rows, dict):
         logger.debug("listing index {} ignored: not a format {} index", path, FORMAT)
         return {}
-    return {name: tuple(row) for name, row in rows.items()}
+    # A row of another shape is dropped (its file is read again); ``_from_row`` checks
+    # the fields of the rest when they are used.
+    return {name: tuple(row) for name, row in rows.items()
+            if type(row) is list and len(row) == ROW}

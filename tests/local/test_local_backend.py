@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from nanosession_local.backend import LocalBackend
-from nanosession_local.index import INDEX_NAME, MIN_ENTRIES
+from nanosession_local.index import FORMAT, INDEX_NAME, MIN_ENTRIES
 
 from nanosession import (
     ConflictError,
@@ -265,11 +265,14 @@ def test_a_corrupt_or_foreign_index_is_ignored_and_rebuilt(tmp_path: Path) -> No
     rows = json.loads(index.read_bytes())["entries"]
     bad_keys = {name: [*row[:4], 42, *row[5:]] for name, row in rows.items()}
     bad_times = {name: [*row[:5], "", *row[6:]] for name, row in rows.items()}
-    for damaged in (b"\x00{not json", b"[1, 2]", *(  # stamps match, the rest is wrong
-            json.dumps({"format": 1, "entries": bad}) for bad in (bad_keys, bad_times))):
+    bad_ranks = {name: [*row[:11], "soon"] for name, row in rows.items()}
+    old_format = json.dumps({"format": FORMAT - 1, "entries": rows})
+    for damaged in (b"\x00{not json", b"[1, 2]", old_format, *(  # stamps match, rest wrong
+            json.dumps({"format": FORMAT, "entries": bad})
+            for bad in (bad_keys, bad_times, bad_ranks))):
         index.write_bytes(damaged if isinstance(damaged, bytes) else damaged.encode())
         assert _fields(open_store(str(tmp_path)).list()) == expected
-        assert json.loads(index.read_bytes())["format"] == 1  # rewritten whole
+        assert json.loads(index.read_bytes())["format"] == FORMAT  # rewritten whole
         assert _fields(open_store(str(tmp_path)).list()) == expected
 
 
