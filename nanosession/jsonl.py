@@ -25,7 +25,14 @@ from loguru import logger
 
 from nanosession import jsonlib
 from nanosession.errors import CorruptSessionError
-from nanosession.record import Message, SessionInfo, SessionRecord, preview_of, title_of
+from nanosession.record import (
+    Message,
+    SessionInfo,
+    SessionRecord,
+    message_text,
+    preview_of,
+    title_of,
+)
 
 META = "metadata"
 COUNT = "message_count"
@@ -303,6 +310,26 @@ def loaded(parsed: Parsed, key: str, version: str) -> SessionRecord:
     return record
 
 
+def may_have_appends(head: bytes) -> bool:
+    """Whether metadata lines may follow the first one, judging by the head of a file.
+
+    Only nanosession appends add them, and it appends only to files whose metadata line
+    counts messages (it rewrites nanobot's files in full first). A listing may then skip
+    the tail of a file nanobot wrote: its first metadata line is its only one.
+    """
+    end = head.find(b"\n")
+    try:
+        first = jsonlib.loads(head[: end if end >= 0 else len(head)])
+    except jsonlib.DecodeErrors:
+        return True
+    return not (type(first) is dict and first.get("_type") == META and COUNT not in first)
+
+
+def has_metadata(tail: bytes) -> bool:
+    """Whether ``tail`` (the last bytes of a file) holds a whole metadata line."""
+    return _last_meta(tail) is not None
+
+
 def _last_meta(tail: bytes) -> dict[str, Any] | None:
     """The last metadata line in ``tail``, whose first piece may be cut mid-line.
 
@@ -368,7 +395,8 @@ def info(
             first = first or value
         elif not isinstance(value.get("_type"), str):
             messages.append(value)
-            if first is not None and value.get("role") == "user" and preview_of([value]):
+            if (first is not None and value.get("role") == "user"
+                    and message_text(value.get("content")).strip()):
                 break  # the preview is settled: a user message's text beats all others
     last = _last_meta(tail)
     meta = last or first

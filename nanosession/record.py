@@ -138,10 +138,26 @@ def preview_of(messages: Sequence[Message]) -> str | None:
     for role in ("user", "assistant"):
         for m in messages:
             if m.get("role") == role:
-                text = _SPACE.sub(" ", message_text(m.get("content"))).strip()
+                text = preview_text(message_text(m.get("content")))
                 if text:
-                    return text[:PREVIEW_CHARS]
+                    return text
     return None
+
+
+def preview_text(text: str) -> str:
+    """``text`` with white space collapsed and stripped, cut to ``PREVIEW_CHARS``.
+
+    Only a prefix is collapsed (doubled until it yields enough): a pasted 50 KB first
+    message would otherwise cost a regex pass over all of it in every listing entry.
+    """
+    n = PREVIEW_CHARS * 4
+    while True:
+        head = _SPACE.sub(" ", text[:n]).lstrip()
+        # Two more characters than kept: one of them is not a space (runs collapse), so
+        # the full text goes on past the cut and stripping it could not end it sooner.
+        if n >= len(text) or len(head) > PREVIEW_CHARS + 1:
+            return head.rstrip()[:PREVIEW_CHARS] if n >= len(text) else head[:PREVIEW_CHARS]
+        n *= 4
 
 
 def title_of(metadata: Any) -> str | None:

@@ -49,6 +49,7 @@ _key_of = functools.lru_cache(maxsize=1 << 16)(key_from_name)  # pure: listings 
 T = TypeVar("T")
 HEAD = 16384
 TAIL = 16384
+SHORT_TAIL = 4096
 COMPACT_MIN_WASTE = 65536
 
 
@@ -438,12 +439,18 @@ class LocalBackend:
         whole = size <= HEAD + TAIL
         while True:
             try:
-                with open(path, "rb") as f:
-                    head = f.read() if whole else f.read(HEAD)
+                fd = os.open(path, os.O_RDONLY | files.CLOEXEC)
+                try:  # positioned reads: no buffered file object per listed file
+                    head = _read_fd(fd, size) if whole else files.read_at(fd, HEAD, 0)
                     tail = b""
-                    if not whole:
-                        f.seek(size - TAIL)
-                        tail = f.read(TAIL)
+                    if not whole and jsonl.may_have_appends(head):
+                        # The commit record of the last append ends the file: a short
+                        # read finds it, unless a crash left lines behind it.
+                        tail = files.read_at(fd, SHORT_TAIL, size - SHORT_TAIL)
+                        if not jsonl.has_metadata(tail):
+                            tail = files.read_at(fd, TAIL, size - TAIL)
+                finally:
+                    os.close(fd)
             except OSError as exc:
                 return SessionInfo(key=key, updated_at=mtime, location=path,
                                    error=f"unreadable: {exc.strerror}")

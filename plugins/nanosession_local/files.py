@@ -27,7 +27,7 @@ def locked(path: Path, *, exclusive: bool) -> Iterator[tuple[int, os.stat_result
     """
     while True:
         try:
-            fd = os.open(path, (os.O_RDWR if exclusive else os.O_RDONLY) | _CLOEXEC)
+            fd = os.open(path, (os.O_RDWR if exclusive else os.O_RDONLY) | CLOEXEC)
         except FileNotFoundError:
             yield None
             return
@@ -46,7 +46,18 @@ def locked(path: Path, *, exclusive: bool) -> Iterator[tuple[int, os.stat_result
             os.close(fd)
 
 
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def read_at(fd: int, size: int, offset: int) -> bytes:
+    """Up to ``size`` bytes at ``offset`` (fewer only at the end of the file)."""
+    if _pread is not None:
+        return _pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # Windows: no pread
+    return os.read(fd, size)
+
+
+_pread = getattr(os, "pread", None)
 
 
 def tmp_path(path: Path) -> Path:
@@ -62,7 +73,7 @@ def write_all(fd: int, data: bytes) -> None:
 
 def fsync_dir(directory: Path) -> None:
     try:
-        fd = os.open(directory, os.O_RDONLY | _CLOEXEC)
+        fd = os.open(directory, os.O_RDONLY | CLOEXEC)
     except OSError:  # platforms that cannot open directories
         return
     try:
@@ -74,7 +85,7 @@ def fsync_dir(directory: Path) -> None:
 def write_temp(path: Path, data: bytes, *, durable: bool) -> tuple[Path, os.stat_result]:
     """Write ``data`` to a new temp file beside ``path``; return it and its stat."""
     tmp = tmp_path(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | CLOEXEC, 0o600)
     try:
         write_all(fd, data)
         if durable:

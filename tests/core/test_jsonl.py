@@ -101,3 +101,14 @@ def test_info_reads_head_and_tail_only() -> None:
     assert info.created_at == T0 and info.preview is None  # first user text is past the head
     small = jsonl.info("fallback", jsonl.encode(record(2)), b"", whole=True)
     assert small.preview == "m0 ✓" and small.title == "T" and small.message_count == 2
+
+
+def test_only_heads_that_count_messages_can_have_appended_metadata() -> None:
+    nanobot = b'{"_type": "metadata", "key": "k", "metadata": {}}\n{"role": "user"}\n'
+    ours = jsonl.encode(SessionRecord("k", [{"role": "user", "content": "hi"}]))
+    assert not jsonl.may_have_appends(nanobot)
+    assert jsonl.may_have_appends(ours)
+    for unsure in (b"", b"{not json\n", b'{"role": "user"}\n', b"[1]\n", b'{"_type": "x"}\n'):
+        assert jsonl.may_have_appends(unsure)
+    assert jsonl.has_metadata(b'..."cut\n' + ours.splitlines(keepends=True)[0])
+    assert not jsonl.has_metadata(b'{"role": "user", "content": "metadata"}\n')

@@ -285,3 +285,42 @@ def test_the_index_file_goes_when_few_sessions_remain(tmp_path: Path) -> None:
     store.delete("s0")
     assert not (tmp_path / INDEX_NAME).exists()
     assert len(store.list()) == MIN_ENTRIES - 1 and not (tmp_path / INDEX_NAME).exists()
+
+
+def _big(n: int) -> list[dict[str, str]]:
+    return [{"role": "user" if i % 2 == 0 else "assistant", "content": f"m{i} " + "x" * 400}
+            for i in range(n)]
+
+
+def test_listing_reads_the_tail_only_where_appends_can_have_left_metadata(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nanosession_local.files as local_files
+
+    meta = {"_type": "metadata", "key": "nb:1", "created_at": "2026-01-01T00:00:00",
+            "updated_at": "2026-01-02T00:00:00", "metadata": {"title": "from nanobot"},
+            "last_consolidated": 0}
+    lines = [json.dumps(meta, ensure_ascii=False)] + [json.dumps(m) for m in _big(200)]
+    (tmp_path / (storage_name("nb:1") + ".jsonl")).write_text("\n".join(lines) + "\n")
+    store = open_store(str(tmp_path))
+    store.save(SessionRecord("ns:1", _big(200)))
+    appended = store.load("ns:1")
+    appended.messages = [*appended.messages, {"role": "user", "content": "later"}]
+    appended.metadata = {"title": "appended"}
+    store.save(appended, mode=Update(appended.version), unchanged=200)
+    reads: list[tuple[str, int]] = []
+    real = local_files.read_at
+
+    def counted(fd: int, size: int, offset: int) -> bytes:
+        reads.append((os.readlink(f"/proc/self/fd/{fd}").rsplit("/", 1)[-1], size))
+        return real(fd, size, offset)
+
+    monkeypatch.setattr(local_files, "read_at", counted)
+    infos = {i.key: i for i in open_store(str(tmp_path)).list()}
+    assert infos["nb:1"].title == "from nanobot" and infos["ns:1"].title == "appended"
+    assert infos["ns:1"].message_count == 201
+    by_file: dict[str, list[int]] = {}
+    for name, size in reads:
+        by_file.setdefault(name, []).append(size)
+    assert by_file[storage_name("nb:1") + ".jsonl"] == [16384]  # the head alone
+    assert by_file[storage_name("ns:1") + ".jsonl"] == [16384, 4096]  # head, short tail
