@@ -363,6 +363,8 @@ class LocalBackend:
 
     @hookimpl
     def nanosession_close(self) -> None:
+        with self._listing:
+            self._index.flush(force=True)
         files.remove_orphans(self.root)
 
     # -- helpers ----------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,8 @@ from nanosession_local import files
 INDEX_NAME = ".nanosession-index"
 FORMAT = 2
 MIN_ENTRIES = 64  # below this, reading every head and tail takes milliseconds: no file
+STALE_SHARE = 64  # the file is rewritten once 1/64 of its rows changed ...
+WRITE_EVERY = 30.0  # ... or this many seconds after the last write, or on close
 Stamp = tuple[int, int, int, int]  # st_ino, st_size, st_mtime_ns, st_ctime_ns
 Described = tuple[float, SessionInfo, "str | None"]
 """(sort rank: minus the stored updated_at timestamp, listing entry, the key the file's name
@@ -98,7 +101,8 @@ class ListingIndex:
         self._dir = os.path.join(root, "")  # what a file name is appended to for its path
         self._read = read
         self._rows: dict[str, Row] | None = None  # the persisted form, loaded lazily
-        self._changed = False
+        self._stale = 0  # rows changed since the file was last written
+        self._written = time.monotonic()
         self._on_disk = False
 
     def describe(self, name: str, stamp: Stamp) -> Described:
@@ -114,7 +118,7 @@ class ListingIndex:
         described = (rank_of(info), info, named)
         if not (info.error or "").startswith("unreadable"):  # a passing I/O error: ask again
             rows[name] = _row(stamp, described)
-            self._changed = True
+            self._stale += 1
         return described
 
     def retain(self, names: Collection[str]) -> None:
@@ -124,24 +128,36 @@ class ListingIndex:
             gone = [name for name in rows if name not in names]
             for name in gone:
                 del rows[name]
-            self._changed = self._changed or bool(gone)
+            self._stale += len(gone)
 
     def forget(self, name: str) -> None:
         """Drop a deleted file's entry; the index file goes once too few entries remain."""
         rows = self._load()
         if rows.pop(name, None) is not None:
-            self._changed = True
+            self._stale += 1
             if len(rows) < MIN_ENTRIES:
                 self.flush()
 
-    def flush(self) -> None:
-        """Write the index file if anything changed; failing to is never an error."""
-        if not self._changed or self._rows is None:
+    def flush(self, *, force: bool = False) -> None:
+        """Write the index file when enough changed (or ``force``); failing is no error.
+
+        Rewriting 10,000 rows for one changed session on every listing would cost more
+        than the listing, so writes wait for ``1/STALE_SHARE`` of the rows to change, or
+        ``WRITE_EVERY`` seconds. Meanwhile a new process reads at most those files again:
+        a stale row is never used, only replaced.
+        """
+        rows = self._rows
+        if rows is None or not self._stale:
             return
-        self._changed = False
+        small = len(rows) < MIN_ENTRIES
+        if not (force or small or self._stale >= max(MIN_ENTRIES, len(rows) // STALE_SHARE)
+                or time.monotonic() - self._written >= WRITE_EVERY):
+            return
+        self._stale = 0
+        self._written = time.monotonic()
         try:
-            if len(self._rows) >= MIN_ENTRIES:
-                data = _dumps({"format": FORMAT, "entries": self._rows})
+            if not small:
+                data = _dumps({"format": FORMAT, "entries": rows})
                 files.replace_atomically(self.path, data, durable=False)
                 self._on_disk = True
             elif self._on_disk:

@@ -324,3 +324,33 @@ def test_listing_reads_the_tail_only_where_appends_can_have_left_metadata(
         by_file.setdefault(name, []).append(size)
     assert by_file[storage_name("nb:1") + ".jsonl"] == [16384]  # the head alone
     assert by_file[storage_name("ns:1") + ".jsonl"] == [16384, 4096]  # head, short tail
+
+
+def test_the_index_file_is_rewritten_in_batches_and_on_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(str(tmp_path))
+    for i in range(MIN_ENTRIES * 2):
+        store.save(_session(f"s{i}", 1 + i % 28))
+    store.list()
+    index = tmp_path / INDEX_NAME
+    written = index.read_bytes()
+    rec = store.load("s3")
+    rec.updated_at = datetime(2026, 5, 1)
+    store.save(rec, mode=Update(rec.version))
+    assert store.list()[0].key == "s3"
+    assert index.read_bytes() == written  # one changed row: not worth 128 rows rewritten
+    reads: list[str] = []
+    real = LocalBackend._read_info
+
+    def counted(self: LocalBackend, path: str, key: str, stamp: tuple[int, ...]) -> SessionInfo:
+        reads.append(key)
+        return real(self, path, key, stamp)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LocalBackend, "_read_info", counted)
+    assert _fields(open_store(str(tmp_path)).list()) == _fields(store.list())
+    assert reads == ["s3"]  # the stale row was not used: that file alone was read again
+    store.close()
+    assert index.read_bytes() != written
+    reads.clear()
+    assert open_store(str(tmp_path)).list()[0].key == "s3" and reads == []
