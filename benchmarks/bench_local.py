@@ -98,12 +98,12 @@ def turn(root: Path, length: int, repeat: int, rounds: int = 3) -> dict[str, Any
 @contextmanager
 def _stdlib_json() -> Iterator[None]:
     """nanosession's JSON reads on the standard library, as without the ``fast`` extra."""
-    saved = nanosession.jsonlib.orjson
-    nanosession.jsonlib.orjson = None
+    saved = nanosession.jsonlib.msgspec
+    nanosession.jsonlib.msgspec = None
     try:
         yield
     finally:
-        nanosession.jsonlib.orjson = saved
+        nanosession.jsonlib.msgspec = saved
 
 
 def load_and_history(root: Path, length: int, repeat: int) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
     load = results.get("load")
     if load:
         n = f"{load['length']:,}"
-        out.append(_speedup(f"load {n} msgs (orjson)", "ms", load["nanobot_load"],
+        out.append(_speedup(f"load {n} msgs (msgspec)", "ms", load["nanobot_load"],
                             load["nanosession_load"], 2.0))
         out.append(_speedup(f"load {n} msgs (stdlib json)", "ms", load["nanobot_load"],
                             load["nanosession_load_stdlib"]))

@@ -61,7 +61,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     versions = {}
-    for dist in ("nanosession", "nanobot-ai", "orjson", "pluggy", "matplotlib"):
+    for dist in ("nanosession", "nanobot-ai", "msgspec", "pluggy", "matplotlib"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     print(f"nanosession benchmarks ({profile_name}) on {info['cpus']} CPUs, "
           f"Python {info['python']}, nanobot-ai {info['versions']['nanobot-ai']}, "
-          f"orjson {info['versions']['orjson']}")
+          f"msgspec {info['versions']['msgspec']}")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nanosession-bench-") as tmp:
         local = run_local(profile, Path(tmp))

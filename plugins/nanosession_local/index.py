@@ -174,10 +174,10 @@ class ListingIndex:
 
 
 def _dumps(doc: dict[str, Any]) -> bytes:
-    if jsonlib.orjson is not None:
+    if jsonlib.msgspec is not None:
         try:
-            return jsonlib.orjson.dumps(doc)
-        except TypeError:  # lone surrogates in a title or preview
+            return jsonlib.msgspec.json.encode(doc)
+        except UnicodeEncodeError:  # lone surrogates in a title or preview
             pass
     return json.dumps(doc, separators=(",", ":")).encode("ascii")
 
@@ -189,10 +189,8 @@ def _read(path: Path) -> dict[str, Row]:
     except OSError:
         return {}
     try:
-        # Not ``jsonlib.loads``: 19-digit mtimes would send the whole file to the stdlib
-        # parser, and stamps past 64 bits cannot occur (a wrong one only forces a re-read).
-        doc = jsonlib.orjson.loads(data) if jsonlib.orjson is not None else json.loads(data)
-    except (ValueError, RecursionError):
+        doc = jsonlib.loads(data)
+    except jsonlib.DecodeErrors:
         doc = None
     rows = doc.get("entries") if isinstance(doc, dict) and doc.get("format") == FORMAT else None
     if not isinstance(rows, dict):

@@ -1,6 +1,6 @@
-"""``nanosession.jsonlib``: orjson when installed, the standard library otherwise, same results.
+"""``nanosession.jsonlib``: msgspec when installed, the standard library otherwise, same results.
 
-Every case runs twice, once on the orjson path and once with ``jsonlib.orjson = None``
+Every case runs twice, once on the msgspec path and once with ``jsonlib.msgspec = None``
 (what a machine without the ``[fast]`` extra runs), against ``json.loads`` as the oracle.
 ``repr`` compares the values so that NaN equals NaN.
 """
@@ -19,15 +19,15 @@ from hypothesis import strategies as st
 from nanosession import jsonl, jsonlib
 from nanosession.errors import SerializationError
 
-HAS_ORJSON = jsonlib.orjson is not None
+HAS_MSGSPEC = jsonlib.msgspec is not None
 
 
-@pytest.fixture(params=["orjson", "stdlib"])
+@pytest.fixture(params=["msgspec", "stdlib"])
 def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "orjson" and not HAS_ORJSON:
-        pytest.skip("orjson is not installed")
+    if request.param == "msgspec" and not HAS_MSGSPEC:
+        pytest.skip("msgspec is not installed")
     if request.param == "stdlib":
-        monkeypatch.setattr(jsonlib, "orjson", None)
+        monkeypatch.setattr(jsonlib, "msgspec", None)
     yield request.param
 
 
@@ -64,7 +64,7 @@ def test_same_values_as_the_standard_library(reader: str, data: bytes) -> None:
     assert repr(jsonlib.loads(data)) == repr(json.loads(data))
 
 
-def test_values_orjson_declines_come_back_all_the_same(reader: str) -> None:
+def test_values_msgspec_declines_come_back_all_the_same(reader: str) -> None:
     value = jsonlib.loads(b'{"x":NaN,"n":340282366920938463463374607431768211456,'
                           b'"s":"\\udc80"}')
     assert math.isnan(value["x"])
@@ -93,7 +93,7 @@ def test_a_file_decodes_identically_on_both_paths(monkeypatch: pytest.MonkeyPatc
     ]
     data = b"\n".join(lines)
     fast = jsonl.decode(data, "k")
-    monkeypatch.setattr(jsonlib, "orjson", None)
+    monkeypatch.setattr(jsonlib, "msgspec", None)
     slow = jsonl.decode(data, "k")
     assert repr(fast.record) == repr(slow.record)
     assert (fast.problems, fast.notices, fast.dropped, fast.committed_end) == (
@@ -167,16 +167,16 @@ def test_whole_file_fast_path_decodes_exactly_like_the_line_by_line_one(
     picks: list[str], end: str
 ) -> None:
     """``jsonl.decode`` takes a shortcut for well-formed files; it must never differ from
-    the per-line decoder, with orjson or without, whatever the file holds."""
+    the per-line decoder, with msgspec or without, whatever the file holds."""
     data = ("\n".join(picks) + end).encode("utf-8", "surrogatepass")
-    saved = jsonlib.orjson
+    saved = jsonlib.msgspec
     try:
-        for fast in ([saved] if HAS_ORJSON else []) + [None]:
-            jsonlib.orjson = fast
+        for fast in ([saved] if HAS_MSGSPEC else []) + [None]:
+            jsonlib.msgspec = fast
             when = datetime(2026, 1, 1)
             got = jsonl.decode(data, "k", mtime=when)
             want = jsonl._decode_lines(jsonl.SessionRecord("k", created_at=when,
                                                            updated_at=when), data)
             assert repr(got) == repr(want)
     finally:
-        jsonlib.orjson = saved
+        jsonlib.msgspec = saved
