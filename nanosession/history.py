@@ -35,6 +35,8 @@ _LOCAL_IMAGE_LINE = re.compile(r"\[image: [/~][^\]]+\]\s*")
 _TOOL_ECHO_LINE = re.compile(rf"\s*(?:{'|'.join(map(re.escape, ECHOED_TOOLS))})\([^)]*\)\s*")
 # What those lines cannot match without: text holding none of them keeps every line.
 _LINE_MARKERS = ("[image: ", *(f"{tool}(" for tool in ECHOED_TOOLS))
+# The line boundaries ``str.splitlines`` knows besides "\n" (one-character tests are memchr).
+_OTHER_BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
 
 
 # -- rule 1: the window ----------------------------------------------------------------
@@ -147,16 +149,18 @@ def clean_assistant_text(text: str) -> str:
         return ""  # tool-call turns: the common case, and nothing to clean
     if text.startswith("[Message Time: "):
         text = _TIME_PREFIX.sub("", text, count=1)
-    lines = text.splitlines()
     for marker in _LINE_MARKERS:  # substring tests: several times cheaper than a regex scan
         if marker in text:
             lines = [
                 line
-                for line in lines
+                for line in text.splitlines()
                 if not _LOCAL_IMAGE_LINE.fullmatch(line) and not _TOOL_ECHO_LINE.fullmatch(line)
             ]
-            break
-    return "\n".join(lines).strip()
+            return "\n".join(lines).strip()
+    for mark in _OTHER_BREAKS:  # splitting and re-joining only turns these into "\n"
+        if mark in text:
+            return "\n".join(text.splitlines()).strip()
+    return text.strip()
 
 
 def render_media(content: Any, media: Any) -> Any:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nanosession.history import (
     DEFAULT_MAX_MESSAGES,
@@ -445,3 +448,21 @@ def test_no_budget_means_no_trimming() -> None:
     messages = numbered(50)
     assert len(build_history(messages, max_tokens=0, token_counter=ten)) == 50
     assert trim_to_token_budget([], 10) == []
+
+
+@settings(max_examples=1000, deadline=None)
+@given(parts=st.lists(st.sampled_from(
+    ["a", " ", "\n", "\r", "\r\n", "\x0b", "\x1c", "\x85", "\u2028", "é", "\t",
+     "[image: /x.png]", "[image: https://x]", "message(x)", "generate_image(y)",
+     "[Message Time: 1]"]), max_size=14))
+def test_cleaning_shortcuts_give_what_splitting_and_filtering_every_line_gives(
+    parts: list[str],
+) -> None:
+    text = "".join(parts)
+    full = text
+    if full.startswith("[Message Time: "):
+        full = re.sub(r"\A\[Message Time: [^\]]+\]\n?", "", full, count=1)
+    kept = [line for line in full.splitlines()
+            if not re.fullmatch(r"\[image: [/~][^\]]+\]\s*", line)
+            and not re.fullmatch(r"\s*(?:generate_image|message)\([^)]*\)\s*", line)]
+    assert clean_assistant_text(text) == "\n".join(kept).strip()
