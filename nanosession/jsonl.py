@@ -218,19 +218,15 @@ def _decode_lines(record: SessionRecord, data: bytes) -> Parsed:
     meta_end = 0
     before_meta = 0  # message lines before the last metadata line
     size = len(data)
-    fast = jsonlib.loads_for(data)
     end = -1  # where the previous line's newline is
     for number, raw in enumerate(data.split(b"\n"), 1):
         start, end = end + 1, end + 1 + len(raw)
         if not raw:
             continue
         try:
-            value = fast(raw)
+            value = jsonlib.loads(raw)
         except jsonlib.DecodeErrors:
-            try:
-                value = jsonlib.loads(raw)  # NaN, lone surrogates: the standard library's way
-            except jsonlib.DecodeErrors:
-                value = _INVALID
+            value = _INVALID
         complete = end < size  # followed by a newline
         if type(value) is not dict:
             if not raw.strip():

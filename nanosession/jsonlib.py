@@ -47,13 +47,6 @@ def loads(data: bytes | str) -> Any:
     return json.loads(data)
 
 
-def loads_for(data: bytes) -> Callable[[bytes], Any]:
-    """A ``loads`` for the documents inside ``data`` (say, the lines of a file): msgspec's
-    decoder itself when installed. A document it rejects raises, and the caller retries it
-    with ``loads``."""
-    return _fast() or loads
-
-
 _scan_once = json.JSONDecoder().scan_once
 
 
