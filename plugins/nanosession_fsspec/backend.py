@@ -424,7 +424,10 @@ class FsspecBackend:
                 head, tail = self._read(path) or b"", b""
             else:
                 head = self._read_range(path, 0, HEAD)
-                tail = self._read_range(path, size - TAIL, size)
+                # Only nanosession appends leave later metadata lines, and never to a file
+                # whose metadata line does not count messages (nanobot's): no tail read.
+                tail = (self._read_range(path, size - TAIL, size)
+                        if jsonl.may_have_appends(head) else b"")
         except Exception as exc:  # a listing never fails because one entry is bad
             logger.debug("cannot read {}: {!r}", path, exc)
             return SessionInfo(key=key, updated_at=mtime, location=path,

@@ -132,8 +132,8 @@ def _read_ends(client: Any, bucket: str, key: str, item: Listed, url: str) -> Se
     size = _total(first, len(head))
     etag = str(first.get("ETag", "")).strip('"')
     modified = first.get("LastModified", item.modified)
-    if size <= len(head):
-        return jsonl.info(key, head, b"", whole=True, size=size, mtime=modified,
+    if size <= len(head) or not jsonl.may_have_appends(head):  # nanobot wrote it: no tail
+        return jsonl.info(key, head, b"", whole=size <= len(head), size=size, mtime=modified,
                           version=etag, location=url)
     try:
         last = _get(client, bucket, item.name, f"bytes=-{TAIL_BYTES}", IfMatch=f'"{etag}"')

@@ -181,3 +181,29 @@ def test_temp_files_of_dead_local_writers_are_removed_on_open(tmp_path: Path) ->
         path.write_bytes(b"partial")
     open_store(f"file://{tmp_path}", backend="fsspec").close()
     assert not dead.exists() and mine.exists() and foreign.exists()
+
+
+def test_large_files_nanobot_wrote_are_listed_from_their_head(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = target.open()
+    backend = store.backend
+    meta = ('{"_type": "metadata", "key": "nb:long", "created_at": "2026-03-01T12:00:00", '
+            '"updated_at": "2026-03-02T12:00:00", "metadata": {"title": "nanobot"}}')
+    body = "\n".join([meta, '{"role": "user", "content": "from nanobot"}',
+                      *('{"role": "assistant", "content": "%s"}' % ("y" * 1000)
+                        for _ in range(100))]) + "\n"
+    backend.fs.pipe_file(f"{backend.root}/{storage_name('nb:long')}.jsonl", body.encode())
+    ranges: list[tuple[int, int]] = []
+    real = type(backend)._read_range
+
+    def counted(self: object, path: str, start: int, end: int) -> bytes:
+        ranges.append((start, end))
+        return real(self, path, start, end)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(backend), "_read_range", counted)
+    backend.fs.invalidate_cache()
+    (info,) = store.list(prefix="nb:")
+    assert (info.title, info.preview, info.updated_at) == (
+        "nanobot", "from nanobot", datetime(2026, 3, 2, 12, 0))
+    assert ranges == [(0, 16384)]  # the head alone

@@ -167,3 +167,22 @@ def test_nested_prefixes_and_foreign_objects_are_not_sessions(url: str, raw: Any
             logger.remove(sink)
         assert any("1 object(s)" in line and "nanosession copy" in line for line in seen)
         assert [i.key for i in inner.list()] == ["inner"]
+
+
+def test_large_objects_nanobot_wrote_are_read_by_head_alone(url: str, raw: Any) -> None:
+    with open_store(url) as store:
+        backend: Any = store.backend
+        meta = ('{"_type": "metadata", "key": "nb:long", "created_at": "2026-03-01T12:00:00", '
+                '"updated_at": "2026-03-02T12:00:00", "metadata": {"title": "nanobot"}, '
+                '"last_consolidated": 0}')
+        body = "\n".join([meta, '{"role": "user", "content": "from nanobot"}',
+                          *('{"role": "assistant", "content": "%s"}' % ("y" * 1000)
+                            for _ in range(100))]) + "\n"
+        raw.put_object(Bucket=backend.bucket, Key=backend.object_name("nb:long"),
+                       Body=body.encode())
+        counter = RequestCounter.attach(backend.client)
+        infos = {i.key: i for i in store.list(prefix="nb:")}
+        assert counter.requests["GetObject"] == 1  # the first 32 KiB; no ranged tail read
+        info = infos["nb:long"]
+        assert (info.title, info.preview, info.error) == ("nanobot", "from nanobot", None)
+        assert info.updated_at == datetime(2026, 3, 2, 12, 0)
