@@ -17,6 +17,7 @@ import boto3
 import pytest
 import test_example_sqlite as example
 from cryptography.fernet import Fernet
+from s3_raw import S3Raw
 
 from nanosession import Store, open_store
 from nanosession.testing import StoreTests
@@ -106,7 +107,7 @@ def bucket(moto_endpoint: str) -> str:
     return name
 
 
-class TestFernetOverS3(StoreTests):
+class TestFernetOverS3(S3Raw, StoreTests):
     """Over real HTTP to moto: envelopes inside JSONL objects, damage planted in them."""
 
     known_failures = LISTING_GAPS
@@ -116,21 +117,3 @@ class TestFernetOverS3(StoreTests):
         url = f"s3://{bucket}/t-{uuid.uuid4().hex[:12]}?endpoint_url={moto_endpoint}"
         with open_store(url, wrappers=[WRAPPERS["fernet"]]) as s:
             yield s
-
-    def raw_read(self, store: Store, key: str) -> bytes | None:
-        backend: Any = store.backend
-        try:
-            got = backend.client.get_object(Bucket=backend.bucket, Key=backend.object_name(key))
-        except backend.client.exceptions.NoSuchKey:
-            return None
-        return got["Body"].read()
-
-    def raw_write(self, store: Store, key: str, data: bytes) -> None:
-        backend: Any = store.backend
-        backend.client.put_object(Bucket=backend.bucket, Key=backend.object_name(key), Body=data)
-
-    def raw_names(self, store: Store) -> list[str]:
-        backend: Any = store.backend
-        pages = backend.client.get_paginator("list_objects_v2").paginate(
-            Bucket=backend.bucket, Prefix=backend.prefix)
-        return [o["Key"][len(backend.prefix):] for p in pages for o in p.get("Contents", ())]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 from s3_helpers import new_bucket
+from s3_raw import S3Raw
 
 from nanosession import Store, open_store
 from nanosession.testing import StoreTests
@@ -20,29 +20,6 @@ def mocked_bucket() -> Iterator[str]:
     """One in-process mock (and bucket) per class; each test gets a fresh prefix in it."""
     with mock_aws():
         yield new_bucket(boto3.client("s3", region_name="us-east-1"))
-
-
-class S3Raw:
-    """Raw helpers over the store's own client: the objects as S3 holds them."""
-
-    def raw_read(self, store: Store, key: str) -> bytes | None:
-        backend: Any = store.backend
-        try:
-            response = backend.client.get_object(Bucket=backend.bucket,
-                                                 Key=backend.object_name(key))
-        except backend.client.exceptions.NoSuchKey:
-            return None
-        return response["Body"].read()
-
-    def raw_write(self, store: Store, key: str, data: bytes) -> None:
-        backend: Any = store.backend
-        backend.client.put_object(Bucket=backend.bucket, Key=backend.object_name(key), Body=data)
-
-    def raw_names(self, store: Store) -> list[str]:
-        backend: Any = store.backend
-        pages = backend.client.get_paginator("list_objects_v2").paginate(
-            Bucket=backend.bucket, Prefix=backend.prefix)
-        return [o["Key"][len(backend.prefix):] for p in pages for o in p.get("Contents", ())]
 
 
 class TestS3OverHTTP(S3Raw, StoreTests):
