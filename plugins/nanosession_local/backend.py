@@ -122,7 +122,8 @@ class LocalBackend:
         self._index = ListingIndex(root, self._read_name)
         self._dir = os.path.join(root, "")  # what names are appended to for their path
         self._sorted = SortedListing()
-        self._listing = threading.Lock()  # listings may run in several threads at once
+        self._listing = threading.Lock()  # guards _index and _sorted: listings may run
+        # in several threads at once
         self.capabilities = Capabilities(
             compare_and_swap=files.HAS_LOCKS,
             exclusive_create=True,
@@ -274,7 +275,8 @@ class LocalBackend:
                 key = _key_of(name[: -len(SUFFIX)])
                 named = key is not None
                 if key is None:  # hashed or nanobot v0.2.0 name: the key is inside
-                    key = self._index.describe(name, stamp)[1].key
+                    with self._listing:
+                        key = self._index.describe(name, stamp)[1].key
                 found.append((-stamp[2], name, key, named, stamp))
             found.sort()
             shown = _shown(((k, n, named, (k, n, s)) for _, n, k, named, s in found), stamps,

@@ -8,7 +8,10 @@ listed all along must list what a newly opened store lists.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -128,3 +131,46 @@ def test_a_store_that_lists_all_along_lists_what_a_new_store_lists(
     assert [i.key for i in watcher.list(limit=3)] == [i.key for i in watcher.list()[:3]]
     os.utime(root)  # the directory itself changing means nothing on its own
     assert _fields(watcher.list()) == _fields(open_store(str(root)).list())
+
+
+def test_listings_in_several_threads_while_sessions_change(tmp_path: Path) -> None:
+
+    store = open_store(str(tmp_path))
+    for i in range(80):
+        store.save(SessionRecord(f"s{i}", [{"role": "user", "content": f"q{i}"}], {}, T0,
+                                 T0 + timedelta(minutes=i)))
+    legacy = {"_type": "metadata", "key": "old:1", "created_at": "2026-01-01T00:00:00",
+              "updated_at": "2026-01-01T00:00:00", "metadata": {}}
+    (tmp_path / "old_1.jsonl").write_text(json.dumps(legacy) + "\n")  # a v0.2.0 name
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def lister(details: bool) -> None:
+        try:
+            while not stop.is_set():
+                store.list(details=details, prefix="s" if details else "")
+        except BaseException as exc:  # reported below, in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=lister, args=(n % 3 != 0,)) for n in range(6)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads inside the listing's bookkeeping
+    try:
+        for t in threads:
+            t.start()
+        writer = open_store(str(tmp_path))
+        for i in range(60):
+            record = writer.load(f"s{i % 80}")
+            record.updated_at = T0 + timedelta(days=1, minutes=i)
+            writer.save(record, mode=Update(record.version))
+            if i % 20 == 0:
+                writer.delete(f"s{79 - i // 20}")
+                store.delete(f"s{78 - i // 20}")  # deletes through the listing store too
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert _fields(store.list()) == _fields(open_store(str(tmp_path)).list())
+    assert "old:1" in {i.key for i in store.list(details=False)}
