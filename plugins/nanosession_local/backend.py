@@ -120,7 +120,6 @@ class LocalBackend:
             raise ConfigurationError(f"session directory {root} does not exist")
         files.remove_orphans(root)
         self._index = ListingIndex(root, self._read_name)
-        self._dir = os.path.join(root, "")  # what names are appended to for their path
         self._sorted = SortedListing()
         self._listing = threading.Lock()  # guards _index and _sorted: listings may run
         # in several threads at once
@@ -283,7 +282,7 @@ class LocalBackend:
                            prefix)
             return [
                 SessionInfo(key=key, updated_at=_mtime(stamp[2]), size=stamp[1],
-                            location=self._location(name))
+                            location=self._index.location(name))
                 for key, name, stamp in islice(shown, limit)
             ]
         # The stored updated_at orders a detailed listing, so every entry is described
@@ -426,15 +425,12 @@ class LocalBackend:
         old[0].unlink(missing_ok=True)
         return True
 
-    def _location(self, name: str) -> str:
-        return self._dir + name
-
     def _read_name(self, name: str, stamp: Stamp) -> tuple[SessionInfo, str | None]:
         """The listing entry of the file ``name`` from the file, and the key its name
         encodes (``None``: hashed or nanobot v0.2.0 names, whose key only the file knows)."""
         stem = name[: -len(SUFFIX)]
         key = _key_of(stem)
-        return self._read_info(self._location(name), key or stem, stamp), key
+        return self._read_info(self._index.location(name), key or stem, stamp), key
 
     def _read_info(self, path: str, key: str, stamp: Stamp) -> SessionInfo:
         """A listing entry from the file's head and tail; the whole file only when its

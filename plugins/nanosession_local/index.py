@@ -111,7 +111,7 @@ class ListingIndex:
         row = rows.get(name)
         if row is not None and row[:4] == stamp:
             try:
-                return _from_row(row, stamp[1], self._dir + name)
+                return _from_row(row, stamp[1], self.location(name))
             except (TypeError, ValueError):
                 pass
         info, named = self._read(name, stamp)
@@ -120,6 +120,10 @@ class ListingIndex:
             rows[name] = _row(stamp, described)
             self._stale += 1
         return described
+
+    def location(self, name: str) -> str:
+        """The path of the session file ``name`` (what listings report)."""
+        return self._dir + name
 
     def retain(self, names: Collection[str]) -> None:
         """Forget files that are gone (``names``: every session file that exists)."""
