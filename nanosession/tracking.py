@@ -426,7 +426,7 @@ class MessageLog(list):
         list.reverse(self)
 
     def copy(self) -> list[Any]:  # type: ignore[override]
-        return copy.deepcopy(list(list.__iter__(self)))
+        return copy.deepcopy(self.snapshot())
 
     def __copy__(self) -> list[Any]:
         return list(self)
@@ -435,7 +435,7 @@ class MessageLog(list):
         return [copy.deepcopy(v, memo) for v in list.__iter__(self)]
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
-        return (list, (list(list.__iter__(self)),))
+        return (list, (self.snapshot(),))
 
 
 def _found(raw: bytearray, lo: int, hi: int) -> Iterator[int]:

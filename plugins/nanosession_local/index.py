@@ -14,7 +14,6 @@ index is ignored and rebuilt.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Collection
@@ -161,7 +160,7 @@ class ListingIndex:
         self._written = time.monotonic()
         try:
             if not small:
-                data = _dumps({"format": FORMAT, "entries": rows})
+                data = jsonlib.dumps_cache({"format": FORMAT, "entries": rows})
                 files.replace_atomically(self.path, data, durable=False)
                 self._on_disk = True
             elif self._on_disk:
@@ -175,15 +174,6 @@ class ListingIndex:
             self._rows = _read(self.path)
             self._on_disk = self.path.exists()
         return self._rows
-
-
-def _dumps(doc: dict[str, Any]) -> bytes:
-    if jsonlib.msgspec is not None:
-        try:
-            return jsonlib.msgspec.json.encode(doc)
-        except UnicodeEncodeError:  # lone surrogates in a title or preview
-            pass
-    return json.dumps(doc, separators=(",", ":")).encode("ascii")
 
 
 def _read(path: Path) -> dict[str, Row]:
